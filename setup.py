@@ -1,0 +1,32 @@
+"""Build script: compiles the Cython kernels in ``src/lbkit/_fast``.
+
+A build that is meant to compile and cannot must fail loudly (the msgpack lesson: a silent
+fallback once shipped wheels with no extension for years). So there is no try/except around
+the compiler here. ``LBKIT_NO_EXTENSIONS=1`` at build time is the only way to get a pure build.
+"""
+
+import os
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+
+def _extensions() -> list[Extension]:
+    if os.environ.get("LBKIT_NO_EXTENSIONS", "") not in ("", "0"):
+        print("lbkit: LBKIT_NO_EXTENSIONS is set; building the pure-Python package only")
+        return []
+    from Cython.Build import cythonize
+
+    sources = sorted(Path("src/lbkit/_fast").glob("*.pyx"))
+    extensions = [
+        Extension(f"lbkit._fast.{path.stem}", [str(path)])
+        for path in sources
+    ]
+    return cythonize(
+        extensions,
+        # Safe defaults stay on module-wide; kernels relax them per function (DESIGN.md §3.8).
+        compiler_directives={"language_level": "3", "binding": True, "embedsignature": True},
+    )
+
+
+setup(ext_modules=_extensions())

@@ -1,0 +1,1 @@
+"""Reference kernels: the specification. ``lbkit._fast`` mirrors every module here."""
