@@ -18,10 +18,7 @@ def _extensions() -> list[Extension]:
     from Cython.Build import cythonize
 
     sources = sorted(Path("src/lbkit/_fast").glob("*.pyx"))
-    extensions = [
-        Extension(f"lbkit._fast.{path.stem}", [str(path)])
-        for path in sources
-    ]
+    extensions = [Extension(f"lbkit._fast.{path.stem}", [str(path)]) for path in sources]
     return cythonize(
         extensions,
         # Safe defaults stay on module-wide; kernels relax them per function (DESIGN.md §3.8).

@@ -24,6 +24,15 @@ from typing import TYPE_CHECKING, Literal
 
 from lbkit.errors import ConfigError, ExtensionUnavailable
 
+__all__ = [
+    "FALLBACK_REASON",
+    "IMPLEMENTATION",
+    "KERNELS",
+    "compiled_status",
+    "hashing",
+    "load",
+]
+
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
 KERNELS: tuple[str, ...] = ("hashing",)

@@ -43,7 +43,6 @@ import ipaddress
 import struct
 from array import array
 from collections.abc import Iterable
-from typing import Union
 
 from lbkit import _kernels
 from lbkit.errors import ArgumentTypeError, InvalidArgument, InvalidKey
@@ -65,11 +64,11 @@ __all__ = [
 IPV4_FLOW_KEY_SIZE = 12
 #: Length of the canonical key of an IPv6 flow, in bytes.
 IPV6_FLOW_KEY_SIZE = 36
-#: The largest seed: seeds are unsigned 32-bit integers.
+#: The largest seed; seeds are unsigned 32-bit integers.
 MAX_SEED = 2**32 - 1
 
 #: What a flow's address may be given as.
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address, str, bytes]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address | str | bytes
 
 if array("I").itemsize != 4:  # pragma: no cover - no platform CPython supports does this
     raise ImportError("lbkit needs array('I') to hold 32-bit unsigned integers")
@@ -98,10 +97,10 @@ def flow_key(src: Address, dst: Address, sport: int, dport: int) -> bytes:
 
     >>> len(flow_key("2001:db8::1", "2001:db8::2", 1, 2))
     36
-    >>> flow_key("192.0.2.1", "2001:db8::2", 1, 2)
+    >>> flow_key("192.0.2.1", "2001:db8::2", 1, 2)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
       ...
-    lbkit.errors.InvalidKey: src is IPv4 and dst is IPv6; a flow's addresses must be of one family (IPv4-mapped IPv6 counts as IPv4)
+    lbkit.errors.InvalidKey: src is IPv4 and dst is IPv6; a flow's addresses must be of one ...
     """
     source = _packed_address(src, "src")
     destination = _packed_address(dst, "dst")
@@ -282,9 +281,7 @@ def _packed_address(address: object, name: str) -> bytes:
         try:
             address = ipaddress.ip_address(address)
         except ValueError:
-            raise InvalidKey(
-                f"{name} is {address!r}; it is not an IPv4 or IPv6 address"
-            ) from None
+            raise InvalidKey(f"{name} is {address!r}; it is not an IPv4 or IPv6 address") from None
         if isinstance(address, ipaddress.IPv4Address):
             return address.packed
     elif isinstance(address, (bytes, bytearray)):
@@ -309,4 +306,3 @@ def _packed_address(address: object, name: str) -> bytes:
         )
     mapped = address.ipv4_mapped
     return mapped.packed if mapped is not None else address.packed
-
