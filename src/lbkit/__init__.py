@@ -9,12 +9,13 @@ True
 
 from lbkit._kernels import FALLBACK_REASON, IMPLEMENTATION
 from lbkit._version import __version__
-from lbkit.hashing import flow_key, hash_flow, hash_key, hash_many, hash_packed
+from lbkit.hashing import bucket_index, flow_key, hash_flow, hash_key, hash_many, hash_packed
 
 __all__ = [
     "FALLBACK_REASON",
     "IMPLEMENTATION",
     "__version__",
+    "bucket_index",
     "flow_key",
     "hash_flow",
     "hash_key",

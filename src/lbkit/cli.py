@@ -87,10 +87,12 @@ def _info(out: TextIO) -> None:
     print(f"implementation: {lbkit.IMPLEMENTATION}", file=out)
     if lbkit.FALLBACK_REASON:
         print(f"pure Python because: {lbkit.FALLBACK_REASON}", file=out)
+    # What runs and what is installed differ under LBKIT_NO_EXTENSIONS=1; say both.
+    running = "compiled" if lbkit.IMPLEMENTATION == "cython" else "pure Python"
     print("kernels:", file=out)
     for name, path in _kernels.compiled_status().items():
-        compiled = f"compiled ({path})" if path else "not compiled"
-        print(f"  {name}: {compiled}", file=out)
+        built = f"compiled module {path}" if path else "no compiled module"
+        print(f"  {name}: running {running}; {built}", file=out)
 
 
 def _hash(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:

@@ -39,8 +39,10 @@ True
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
+import sys
 from array import array
 from collections.abc import Iterable
 
@@ -68,7 +70,7 @@ IPV6_FLOW_KEY_SIZE = 36
 MAX_SEED = 2**32 - 1
 
 #: What a flow's address may be given as.
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address | str | bytes
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address | str | bytes | bytearray
 
 if array("I").itemsize != 4:  # pragma: no cover - no platform CPython supports does this
     raise ImportError("lbkit needs array('I') to hold 32-bit unsigned integers")
@@ -104,13 +106,20 @@ def flow_key(src: Address, dst: Address, sport: int, dport: int) -> bytes:
     """
     source = _packed_address(src, "src")
     destination = _packed_address(dst, "dst")
+    # Valid ports are checked inline; the helper call is only paid to report a bad one.
+    if (
+        type(sport) is not int
+        or type(dport) is not int
+        or not (0 <= sport <= 65535 and 0 <= dport <= 65535)
+    ):
+        sport, dport = _port(sport, "sport"), _port(dport, "dport")
     if len(source) != len(destination):
         families = {4: "IPv4", 16: "IPv6"}
         raise InvalidKey(
             f"src is {families[len(source)]} and dst is {families[len(destination)]}; a flow's "
             "addresses must be of one family (IPv4-mapped IPv6 counts as IPv4)"
         )
-    return source + destination + _PORTS.pack(_port(sport, "sport"), _port(dport, "dport"))
+    return source + destination + _PORTS.pack(sport, dport)
 
 
 def hash_key(key: bytes | str, *, seed: int = 0) -> int:
@@ -132,7 +141,10 @@ def hash_key(key: bytes | str, *, seed: int = 0) -> int:
     >>> hash_key(b"hello", seed=42)
     3806057185
     """
-    return _kernels.hashing.hash_key(key, _seed(seed))
+    # The common case is checked inline: a helper call here would cost more than the hash.
+    if type(seed) is not int or not 0 <= seed <= MAX_SEED:
+        seed = _seed(seed)
+    return _kernels.hashing.hash_key(key, seed)
 
 
 def hash_flow(src: Address, dst: Address, sport: int, dport: int, *, seed: int = 0) -> int:
@@ -193,8 +205,9 @@ def hash_packed(buffer: object, *, record_size: int, seed: int = 0) -> array[int
     Raises:
         ArgumentTypeError: ``buffer`` has no buffer protocol; ``record_size`` or ``seed`` is not
             an ``int``.
-        InvalidArgument: ``buffer`` is not C-contiguous, ``record_size`` is below 1 or does not
-            divide the buffer's length, ``seed`` is outside ``0..2**32 - 1``.
+        InvalidArgument: ``buffer`` is not C-contiguous, ``record_size`` is outside
+            ``1..sys.maxsize`` or does not divide the buffer's length, ``seed`` is outside
+            ``0..2**32 - 1``.
 
     Runtime complexity: O(len(buffer)).
 
@@ -204,8 +217,8 @@ def hash_packed(buffer: object, *, record_size: int, seed: int = 0) -> array[int
     """
     seed = _seed(seed)
     _check_int(record_size, "record_size")
-    if record_size < 1:
-        raise InvalidArgument(f"record_size is {record_size}; it must be at least 1")
+    if not 1 <= record_size <= sys.maxsize:
+        raise InvalidArgument(f"record_size is {record_size}; it must be in 1..{sys.maxsize}")
     try:
         view = memoryview(buffer)  # type: ignore[arg-type]
     except TypeError:
@@ -259,6 +272,8 @@ def _check_int(value: object, name: str) -> None:
 
 
 def _seed(seed: int) -> int:
+    if type(seed) is int and 0 <= seed <= MAX_SEED:
+        return seed
     _check_int(seed, "seed")
     if not 0 <= seed <= MAX_SEED:
         raise InvalidArgument(f"seed is {seed}; seeds must be integers in 0..{MAX_SEED}")
@@ -275,34 +290,61 @@ def _port(port: int, name: str) -> int:
 
 def _packed_address(address: object, name: str) -> bytes:
     """4 bytes for IPv4 (including IPv4-mapped IPv6), 16 for any other IPv6 address."""
-    if isinstance(address, ipaddress.IPv4Address):
-        return address.packed
+    if type(address) is bytes and len(address) == 4:  # what a packet parser hands over
+        return address
     if isinstance(address, str):
         try:
-            address = ipaddress.ip_address(address)
+            return _packed_from_text(address)
+        except _ZoneIdGiven:
+            raise InvalidKey(_zone_message(name, address)) from None
         except ValueError:
             raise InvalidKey(f"{name} is {address!r}; it is not an IPv4 or IPv6 address") from None
-        if isinstance(address, ipaddress.IPv4Address):
-            return address.packed
-    elif isinstance(address, (bytes, bytearray)):
+    if isinstance(address, (bytes, bytearray)):
         if len(address) == 4:
             return bytes(address)
-        if len(address) != 16:
-            raise InvalidKey(
-                f"{name} is {len(address)} packed bytes; a packed address is 4 bytes (IPv4) "
-                "or 16 bytes (IPv6)"
-            )
-        address = ipaddress.IPv6Address(bytes(address))
-    elif not isinstance(address, ipaddress.IPv6Address):
-        raise ArgumentTypeError(
-            f"{name} is {type(address).__name__}; an address must be an IPv4Address, "
-            "IPv6Address, str or packed bytes"
-        )
-    assert isinstance(address, ipaddress.IPv6Address)
-    if address.scope_id is not None:
+        if len(address) == 16:
+            return _unmapped(bytes(address))
         raise InvalidKey(
-            f"{name} is {str(address)!r}; zone ids are not part of a flow key, pass the address "
-            "without %zone"
+            f"{name} is {len(address)} packed bytes; a packed address is 4 bytes (IPv4) "
+            "or 16 bytes (IPv6)"
         )
-    mapped = address.ipv4_mapped
-    return mapped.packed if mapped is not None else address.packed
+    if isinstance(address, ipaddress.IPv4Address):
+        return address.packed
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            raise InvalidKey(_zone_message(name, str(address)))
+        return _unmapped(address.packed)
+    raise ArgumentTypeError(
+        f"{name} is {type(address).__name__}; an address must be an IPv4Address, "
+        "IPv6Address, str or packed bytes"
+    )
+
+
+class _ZoneIdGiven(Exception):
+    pass
+
+
+# Parsing text with ipaddress costs about a microsecond; flows repeat their addresses (every
+# flow to a service carries its address), so recent parses are kept. Errors are not cached.
+@functools.lru_cache(maxsize=4096)
+def _packed_from_text(text: str) -> bytes:
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv4Address):
+        return address.packed
+    if address.scope_id is not None:
+        raise _ZoneIdGiven
+    return _unmapped(address.packed)
+
+
+_IPV4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
+
+
+def _unmapped(packed: bytes) -> bytes:
+    """A 16-byte address, or its last 4 bytes when it is IPv4-mapped."""
+    return packed[12:] if packed[:12] == _IPV4_MAPPED_PREFIX else packed
+
+
+def _zone_message(name: str, text: str) -> str:
+    return (
+        f"{name} is {text!r}; zone ids are not part of a flow key, pass the address without %zone"
+    )

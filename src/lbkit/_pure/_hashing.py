@@ -30,24 +30,29 @@ def _key_bytes(key: object, position: int) -> bytes:
 
 def hash_key(key: bytes | str, seed: int) -> int:
     """MurmurHash3 x86 32-bit of one key, unsigned."""
-    return int(mmh3.hash(_key_bytes(key, -1), seed, False))
+    hash_value: int = mmh3.hash(key if type(key) is bytes else _key_bytes(key, -1), seed, False)
+    return hash_value
 
 
 def hash_many(keys: list[bytes | str] | tuple[bytes | str, ...], seed: int) -> array[int]:
     """One unsigned hash per key, in order."""
-    count = len(keys)
-    hashes = array("I", bytes(4 * count))
-    for i in range(count):
-        hashes[i] = mmh3.hash(_key_bytes(keys[i], i), seed, False)
-    return hashes
+    # bytes keys, the common case, skip the conversion call.
+    return array(
+        "I",
+        [
+            mmh3.hash(key if type(key) is bytes else _key_bytes(key, i), seed, False)
+            for i, key in enumerate(keys)
+        ],
+    )
 
 
 def hash_packed(data: memoryview, record_size: int, seed: int) -> array[int]:
     """One unsigned hash per fixed-width record of a flat byte buffer."""
     raw = data.tobytes()
-    count = len(raw) // record_size
-    hashes = array("I", bytes(4 * count))
-    for i in range(count):
-        start = i * record_size
-        hashes[i] = mmh3.hash(raw[start : start + record_size], seed, False)
-    return hashes
+    return array(
+        "I",
+        [
+            mmh3.hash(raw[start : start + record_size], seed, False)
+            for start in range(0, len(raw), record_size)
+        ],
+    )
