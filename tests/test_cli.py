@@ -27,7 +27,17 @@ def test_info_reports_version_and_implementation(impl: Any) -> None:
     assert status == 0
     assert f"lbkit {lbkit.__version__}" in output
     assert f"implementation: {lbkit.IMPLEMENTATION}" in output
-    assert "  hashing: " in output
+    running = "compiled" if lbkit.IMPLEMENTATION == "cython" else "pure Python"
+    assert f"  hashing: running {running}; " in output
+
+
+def test_info_under_no_extensions_says_what_runs(run_python: Any) -> None:
+    """With LBKIT_NO_EXTENSIONS=1, info says the pure kernels run even if compiled ones exist."""
+    result = run_python("from lbkit.cli import main; main(['info'])", LBKIT_NO_EXTENSIONS="1")
+    assert result.returncode == 0, result.stderr
+    assert "implementation: python" in result.stdout
+    assert "pure Python because: LBKIT_NO_EXTENSIONS is set" in result.stdout
+    assert "  hashing: running pure Python; " in result.stdout
 
 
 def test_hash_a_flow(impl: Any) -> None:

@@ -94,7 +94,7 @@ def test_fallback_shows_in_info(run_python: RunPython) -> None:
     output = "\n".join(lines(run_python(code)))
     assert "implementation: python" in output
     assert "pure Python because: compiled kernels unavailable" in output
-    assert "hashing: not compiled" in output
+    assert "hashing: running pure Python; no compiled module" in output
 
 
 def test_required_but_missing_is_an_import_error(run_python: RunPython) -> None:
