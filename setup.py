@@ -21,6 +21,8 @@ def _extensions() -> list[Extension]:
     extensions = [Extension(f"lbkit._fast.{path.stem}", [str(path)]) for path in sources]
     return cythonize(
         extensions,
+        # Generated C goes to build/, out of the package tree, so it is not installed with it.
+        build_dir="build/cython",
         # Safe defaults stay on module-wide; kernels relax them per function (DESIGN.md §3.8).
         compiler_directives={"language_level": "3", "binding": True, "embedsignature": True},
     )

@@ -147,3 +147,21 @@ def test_python_dash_m_and_the_console_script() -> None:
     assert script.exists(), f"the console script is not installed beside {sys.executable}"
     console = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert console.stdout == expected
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    """`lbkit demo | true` ends quietly, with status 1, when nobody reads the output."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lbkit", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # long before the demo writes its first line
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=60)
+    process.stderr.close()
+    assert "Traceback" not in stderr
+    assert process.returncode == 1
+

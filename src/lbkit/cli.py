@@ -7,6 +7,7 @@ mistake or 1 for a rejected value; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -76,8 +77,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _hash(args, args.subparser, out)
         else:
             _demo(args.seed, out)
+        out.flush()  # inside the try, so a reader that went away is handled below
     except LbkitError as error:
         print(f"lbkit: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`lbkit demo | head`): not an error worth a traceback. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     return 0
 
