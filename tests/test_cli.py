@@ -164,4 +164,3 @@ def test_a_closed_pipe_is_not_a_traceback() -> None:
     process.stderr.close()
     assert "Traceback" not in stderr
     assert process.returncode == 1
-
