@@ -105,6 +105,18 @@ def test_every_form_of_one_ipv4_address_gives_one_key(address: object) -> None:
     assert flow_key(address, "198.51.100.7", 1, 2) == flow_key("192.0.2.1", "198.51.100.7", 1, 2)  # type: ignore[arg-type]
 
 
+def test_repeated_text_addresses_give_the_same_answer() -> None:
+    """Parses of text addresses are cached; answers and errors are the same on every call."""
+    for _ in range(3):
+        assert flow_key("::ffff:192.0.2.1", "198.51.100.7", 1, 2) == flow_key(
+            "192.0.2.1", "198.51.100.7", 1, 2
+        )
+        with pytest.raises(InvalidKey, match=r"^src is 'fe80::1%eth0'; zone ids"):
+            flow_key("fe80::1%eth0", "fe80::2", 1, 2)
+        with pytest.raises(InvalidKey, match=r"^dst is '10.0.0.300'; it is not an IPv4"):
+            flow_key("10.0.0.1", "10.0.0.300", 1, 2)
+
+
 def test_nat64_and_compatible_addresses_stay_ipv6() -> None:
     """Only ::ffff:0:0/96 is translated; NAT64 and IPv4-compatible addresses are IPv6 hosts."""
     assert len(flow_key("64:ff9b::c000:201", "2001:db8::1", 1, 2)) == IPV6_FLOW_KEY_SIZE

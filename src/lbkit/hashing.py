@@ -95,7 +95,9 @@ def flow_key(src: Address, dst: Address, sport: int, dport: int) -> bytes:
             range.
         ArgumentTypeError: an address or port of another type.
 
-    Runtime complexity: O(1).
+    Runtime complexity: O(1). Packed and ``ipaddress`` forms are cheapest; a string costs an
+    ``ipaddress`` parse (about a microsecond) unless it is among the 4,096 most recently
+    parsed, which are cached.
 
     >>> len(flow_key("2001:db8::1", "2001:db8::2", 1, 2))
     36
