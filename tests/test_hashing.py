@@ -137,6 +137,11 @@ def test_nat64_and_compatible_addresses_stay_ipv6() -> None:
         ("192.0.2.1", "example.com", "dst is 'example.com'; it is not"),
         ("fe80::1%eth0", "fe80::2", "src is 'fe80::1%eth0'; zone ids are not part of a flow key"),
         (
+            ipaddress.IPv6Address("fe80::1%eth0"),
+            "fe80::2",
+            "src is 'fe80::1%eth0'; zone ids are not part of a flow key",
+        ),
+        (
             b"\x01\x02\x03",
             "192.0.2.1",
             "src is 3 packed bytes; a packed address is 4 bytes (IPv4) or 16 bytes (IPv6)",
