@@ -12,9 +12,24 @@ import pytest
 
 import lbkit
 import lbkit.errors
+import lbkit.forwarding
+import lbkit.forwarding.builder
+import lbkit.forwarding.disruption
+import lbkit.forwarding.maglev
+import lbkit.forwarding.redirector
+import lbkit.forwarding.table
 import lbkit.hashing
 
-PUBLIC_MODULES = [lbkit, lbkit.errors, lbkit.hashing]
+PUBLIC_MODULES = [
+    lbkit,
+    lbkit.errors,
+    lbkit.hashing,
+    lbkit.forwarding.table,
+    lbkit.forwarding.builder,
+    lbkit.forwarding.disruption,
+    lbkit.forwarding.redirector,
+    lbkit.forwarding.maglev,
+]
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)

@@ -13,6 +13,8 @@ import lbkit.errors as errors
         (errors.InvalidArgument, ValueError),
         (errors.ConfigError, ValueError),
         (errors.InvalidKey, ValueError),
+        (errors.CorruptBlob, ValueError),
+        (errors.UnknownServer, LookupError),
         (errors.ArgumentTypeError, TypeError),
         (errors.ExtensionUnavailable, ImportError),
     ],

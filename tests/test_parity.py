@@ -57,3 +57,39 @@ def test_compiled_module_mirrors_pure(name: str, fast_kernels: dict[str, ModuleT
         # Cython's embedsignature puts the C signature first; the summary line follows it.
         summary = (inspect.getdoc(pure[function]) or "").splitlines()[0]
         assert summary in (inspect.getdoc(fast[function]) or "").splitlines(), function
+
+
+def public_classes(module: ModuleType) -> dict[str, type]:
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and inspect.isclass(value)
+        and value.__module__ == module.__name__
+    }
+
+
+def public_constants(module: ModuleType) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and isinstance(value, (int, float, str, bytes))
+    }
+
+
+@pytest.mark.parametrize("name", _kernels.KERNELS)
+def test_compiled_classes_and_constants_mirror_pure(
+    name: str, fast_kernels: dict[str, ModuleType]
+) -> None:
+    """Same public classes with the same public methods, and equal module constants."""
+    pure_module = importlib.import_module(f"lbkit._pure._{name}")
+    fast_module = fast_kernels[name]
+    pure, fast = public_classes(pure_module), public_classes(fast_module)
+    assert sorted(fast) == sorted(pure)
+    for class_name, pure_class in pure.items():
+        methods = {
+            m for m in dir(pure_class) if not m.startswith("_") and callable(getattr(pure_class, m))
+        }
+        fast_methods = {m for m in dir(fast[class_name]) if not m.startswith("_")}
+        assert fast_methods == methods, class_name
+    assert public_constants(fast_module) == public_constants(pure_module)

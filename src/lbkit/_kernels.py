@@ -29,13 +29,15 @@ __all__ = [
     "IMPLEMENTATION",
     "KERNELS",
     "compiled_status",
+    "forwarding",
     "hashing",
     "load",
+    "maglev",
 ]
 
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
-KERNELS: tuple[str, ...] = ("hashing",)
+KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev")
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
 _REQUIRE_EXTENSIONS = "LBKIT_REQUIRE_EXTENSIONS"
@@ -89,9 +91,13 @@ IMPLEMENTATION, FALLBACK_REASON, _chosen = _choose()
 if TYPE_CHECKING:
     # The pure module is the specification, so type checkers see its signatures; a test checks
     # that the compiled module mirrors them.
+    from lbkit._pure import _forwarding as forwarding
     from lbkit._pure import _hashing as hashing
+    from lbkit._pure import _maglev as maglev
 else:
+    forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
+    maglev = _chosen["maglev"]
 
 
 def compiled_status() -> dict[str, str | None]:

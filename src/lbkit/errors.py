@@ -18,10 +18,12 @@ from __future__ import annotations
 __all__ = [
     "ArgumentTypeError",
     "ConfigError",
+    "CorruptBlob",
     "ExtensionUnavailable",
     "InvalidArgument",
     "InvalidKey",
     "LbkitError",
+    "UnknownServer",
 ]
 
 
@@ -43,6 +45,15 @@ class InvalidKey(InvalidArgument):
     """A key or flow cannot be hashed: a malformed address, a port out of range, mixed address
     families, a ``str`` that has no UTF-8 encoding. A packet pipeline can catch this type to drop
     malformed input without hiding configuration bugs."""
+
+
+class CorruptBlob(InvalidArgument):
+    """Serialised bytes (a forwarding table blob) are truncated, oversized, altered, of an
+    unknown version, or not lbkit's at all. Nothing is read from such bytes."""
+
+
+class UnknownServer(LbkitError, LookupError):
+    """A server id that the table or builder does not know."""
 
 
 class ArgumentTypeError(LbkitError, TypeError):

@@ -2,38 +2,22 @@
 ``lbkit._pure._hashing`` function for function, error for error."""
 
 from cpython.array cimport array, clone
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.sequence cimport PySequence_Fast_GET_ITEM, PySequence_Fast_GET_SIZE
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t
 
 cimport cython
 
+from lbkit._fast._keys cimport key_data
 from lbkit._fast._murmur3 cimport murmur3_32
-from lbkit.errors import key_type_error, unencodable_key_error
 
 # array('I') is 32 bits wide on every platform CPython supports; lbkit.hashing checks it at import.
 cdef array _UINT32_TEMPLATE = array("I")
 
 
-cdef inline const char* _key_data(object key, Py_ssize_t position, Py_ssize_t* size) except NULL:
-    if isinstance(key, bytes):
-        size[0] = PyBytes_GET_SIZE(key)
-        return PyBytes_AS_STRING(key)
-    if isinstance(key, str):
-        try:
-            # The UTF-8 form is cached on the str object, so hashing a str twice encodes once.
-            return PyUnicode_AsUTF8AndSize(key, size)
-        except UnicodeEncodeError as error:
-            raise unencodable_key_error(error, position) from error
-    raise key_type_error(key, position)
-
-
 def hash_key(key, uint32_t seed):
     """MurmurHash3 x86 32-bit of one key, unsigned."""
     cdef Py_ssize_t size
-    cdef const char* data = _key_data(key, -1, &size)
+    cdef const char* data = key_data(key, -1, &size)
     return murmur3_32(<const uint8_t*>data, size, seed)
 
 
@@ -47,7 +31,7 @@ def hash_many(keys, uint32_t seed):
     cdef Py_ssize_t i, size
     cdef const char* data
     for i in range(count):
-        data = _key_data(<object>PySequence_Fast_GET_ITEM(keys, i), i, &size)
+        data = key_data(<object>PySequence_Fast_GET_ITEM(keys, i), i, &size)
         out[i] = murmur3_32(<const uint8_t*>data, size, seed)
     return hashes
 
