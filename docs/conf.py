@@ -36,6 +36,8 @@ nitpick_ignore = [
     ("py:class", "array"),
     ("py:class", "array.array"),
     ("py:class", "collections.abc.Iterable"),
+    ("py:class", "collections.abc.Mapping"),
+    ("py:class", "collections.abc.Sequence"),
     ("py:class", "ipaddress.IPv4Address"),
     ("py:class", "ipaddress.IPv6Address"),
 ]
