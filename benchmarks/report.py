@@ -26,7 +26,8 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "docs" / "generated" / "benchmarks.rst"
@@ -35,6 +36,20 @@ TIMED_RUN = "python -m pytest benchmarks --benchmark-enable"
 #: This script, as typed at the repository root.
 REPORT_COMMAND = "python benchmarks/report.py"
 RATIO_HEADING = "x cheaper than baseline"
+
+
+class Flavour(Protocol):
+    """The root conftest's ``impl`` fixture: the kernel flavour the public API calls."""
+
+    name: str
+    kernels: dict[str, ModuleType]
+
+
+def describe(benchmark: Any, variant: str, keys: int, *, baseline: bool = False) -> None:
+    """Label a benchmark for the ratio tables: what ran, how many keys (or entries) one timed
+    call handles, so medians divide into per-key costs, and whether it is its group's
+    baseline."""
+    benchmark.extra_info.update(variant=variant, keys=keys, baseline=baseline)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import socket
 import struct
 from array import array
-from typing import Protocol
 
 import mmh3
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from benchmarks.data import FlowSet, KeySet
+from benchmarks.report import Flavour, describe
 from lbkit.hashing import (
     IPV4_FLOW_KEY_SIZE,
     flow_key,
@@ -38,19 +38,6 @@ FLOW = pytest.mark.benchmark(group="hash_flow: IPv4 4-tuples, encoding included"
 #: comprehension (about 10 ns a step, the same for every variant) rather than alone through
 #: pytest-benchmark's runner, whose per-call overhead would hide most of the difference.
 SINGLE_KEY_CALLS = 1_000
-
-
-class Flavour(Protocol):
-    """The root conftest's ``impl`` fixture: the kernel flavour the public API calls."""
-
-    name: str
-
-
-def describe(
-    benchmark: BenchmarkFixture, variant: str, keys: int, *, baseline: bool = False
-) -> None:
-    """Label a benchmark for the ratio tables (benchmarks/report.py)."""
-    benchmark.extra_info.update(variant=variant, keys=keys, baseline=baseline)
 
 
 # The loops bind the function they call to a local name, as the cheapest Python loop does, so
