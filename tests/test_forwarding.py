@@ -616,6 +616,38 @@ def test_readding_a_removed_server_keeps_its_second_hops(impl: Any) -> None:
     builder._check()
 
 
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+def test_expiring_previous_hops_keeps_new_flows_in_place(impl: Any, protocol: Any) -> None:
+    """Expiry clears only old buckets' previous hops; owners stay, so no new flow moves."""
+    builder = TableBuilder({"a": 1, "b": 1, "c": 1}, buckets=64, protocol=protocol)
+    builder.remove("b")  # generation 1
+    builder.set_weight("c", 2)  # generation 2
+    table = builder.table
+    old = [b for b in range(64) if table.second_hops[b] != NO_SERVER and table.modified[b] < 2]
+    recent = [b for b in range(64) if table.second_hops[b] != NO_SERVER and table.modified[b] == 2]
+    assert old
+    assert recent
+    change = builder.expire_previous_hops(changed_before=2)
+    after = builder.table
+    assert change.moved == 0
+    assert change.broken == 0
+    assert change.previous_hop_dropped == len(old)
+    assert all(after.second_hops[b] == NO_SERVER for b in old)
+    assert all(after.second_hops[b] != NO_SERVER for b in recent)
+    assert after.bucket_counts() == {s: n for s, n in table.bucket_counts().items() if s != "b"}
+    assert "b" not in after.servers  # removed, and no longer anybody's previous hop
+    builder._check()
+
+
+def test_expiry_rejects_future_generations() -> None:
+    """changed_before may not lie beyond the next generation, nor be negative."""
+    builder = TableBuilder({"a": 1}, buckets=16)
+    with pytest.raises(ConfigError, match=r"^changed_before is 5; it must be in 0\.\.1$"):
+        builder.expire_previous_hops(changed_before=5)
+    with pytest.raises(ArgumentTypeError, match=r"^changed_before is float"):
+        builder.expire_previous_hops(changed_before=1.0)  # type: ignore[arg-type]
+
+
 def test_balance_converges_on_equal_load(impl: Any) -> None:
     """Repeated rounds with load = traffic share / capacity even the loads out."""
     capacity = {"a": 1.0, "b": 2.0, "c": 4.0}
@@ -993,6 +1025,17 @@ class LockstepBuilders(RuleBasedStateMachine):
         reports = self.apply(lambda builder: builder.balance(loads))
         assert reports[0] == reports[1]
         assert reports[0].diff.broken == 0 or not self.keeps_connections
+
+    @rule(age=st.integers(0, 3))
+    def expire(self, age: int) -> None:
+        generation = self.builders["pure"].generation
+        changes = self.apply(
+            lambda builder: builder.expire_previous_hops(
+                changed_before=max(0, generation + 1 - age)
+            )
+        )
+        assert changes[0] == changes[1]
+        assert changes[0].moved == 0
 
     @rule()
     def grow(self) -> None:

@@ -413,6 +413,38 @@ class TableBuilder:
         self._ranks_cache = None
         return self._commit(before, rebalance=bool(conflicts))
 
+    def expire_previous_hops(self, *, changed_before: int) -> TableDiff:
+        """Forget the previous hop of every bucket that last changed before generation
+        ``changed_before``: the connections it held are assumed to have ended.
+
+        Beamer keeps a daisy chain only for as long as old connections live; afterwards the
+        second slot is free, a removed server stops being listed, and a later change can put a
+        previous hop there again without dropping one. New flows keep their server: for
+        ``tcp`` the second hop is cleared; for ``udp`` the owner (the second hop) moves to the
+        first slot. ``udp-rr`` buckets have nothing to expire.
+
+        Raises:
+            ConfigError: ``changed_before`` is negative or later than the next generation.
+            ArgumentTypeError: ``changed_before`` is not an ``int``.
+
+        Runtime complexity: O(buckets).
+
+        >>> builder = TableBuilder({"a": 1, "b": 1}, buckets=16)
+        >>> _ = builder.remove("b")
+        >>> change = builder.expire_previous_hops(changed_before=builder.generation + 1)
+        >>> change.moved, change.previous_hop_dropped, builder.table.servers
+        (0, 8, ('a',))
+        """
+        _check_int_range(changed_before, "changed_before", 0, self._generation + 1)
+        before = self.table
+        for bucket in range(len(self._first)):
+            second = self._second[bucket]
+            if second != NO_SERVER and self._modified[bucket] < changed_before:
+                if self._protocol == "udp":
+                    self._first[bucket] = second
+                self._second[bucket] = NO_SERVER
+        return self._commit(before, rebalance=False)
+
     def balance(
         self,
         loads: Mapping[str, float] | Mapping[int, float] | Mapping[ServerId, float],
