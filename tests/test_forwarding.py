@@ -648,6 +648,74 @@ def test_expiry_rejects_future_generations() -> None:
         builder.expire_previous_hops(changed_before=1.0)  # type: ignore[arg-type]
 
 
+@given(data=st.data(), protocol=st.sampled_from(["tcp", "udp", "udp-rr"]))
+def test_resumed_builder_continues_the_same_history(
+    impl: Any, data: st.DataObject, protocol: Any
+) -> None:
+    """A builder resumed from a published blob with the original configuration makes exactly
+    the tables the original makes."""
+    weights = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 1.5}
+    original = TableBuilder(weights, buckets=128, protocol=protocol, seed=9)
+    steps = data.draw(
+        st.lists(
+            st.tuples(st.sampled_from(["drain", "reweight", "remove"]), st.sampled_from("abcd")),
+            max_size=4,
+        )
+    )
+    configured, drained = dict(weights), set()
+    for operation, server in steps:
+        if (
+            server not in configured
+            or [s for s in configured if s not in drained and s != server] == []
+        ):
+            continue
+        if operation == "drain":
+            original.drain(server)
+            drained.add(server)
+        elif operation == "reweight":
+            original.set_weight(server, 4.0)
+            configured[server] = 4.0
+            drained.discard(server)
+        else:
+            original.remove(server)
+            del configured[server]
+            drained.discard(server)
+    published = ForwardingTable.from_bytes(original.table.to_bytes())
+    resumed = TableBuilder.resume(published, weights=configured, drained=drained, seed=9)
+    resumed._check()
+    assert resumed.table == original.table
+    assert resumed.generation == original.generation
+    server = sorted(configured)[0]
+    assert resumed.set_weight(server, 7.0) == original.set_weight(server, 7.0)
+    original.add("e", 2.0)
+    resumed.add("e", 2.0)
+    assert resumed.table.to_bytes() == original.table.to_bytes()
+
+
+def test_resuming_with_new_weights_reapportions_on_the_next_change(impl: Any) -> None:
+    """Weights that no longer match the table are accepted; the next change fixes the shares."""
+    original = TableBuilder({"a": 1, "b": 1}, buckets=64)
+    resumed = TableBuilder.resume(original.table, weights={"a": 1, "b": 3})
+    resumed._check()
+    assert resumed.table.bucket_counts() == {"a": 32, "b": 32}  # nothing changed yet
+    resumed.set_weights({"a": 1, "b": 3})
+    assert resumed.table.bucket_counts() == {"a": 16, "b": 48}
+    resumed._check()
+
+
+def test_resume_rejects_inconsistent_configuration() -> None:
+    """Unknown servers, drains outside the weights, nobody left, and non-tables are refused."""
+    table = TableBuilder({"a": 1, "b": 1}, buckets=16).table
+    with pytest.raises(UnknownServer, match=r"^server 'z' is not in this table$"):
+        TableBuilder.resume(table, weights={"a": 1, "z": 1})
+    with pytest.raises(UnknownServer, match=r"^drained names 'b', which is not in weights$"):
+        TableBuilder.resume(table, weights={"a": 1}, drained=["b"])
+    with pytest.raises(ConfigError, match=r"^no server left to take traffic"):
+        TableBuilder.resume(table, weights={"a": 1, "b": 0}, drained=["a"])
+    with pytest.raises(ArgumentTypeError, match=r"^table is bytes; it must be a ForwardingTable$"):
+        TableBuilder.resume(table.to_bytes(), weights={"a": 1})  # type: ignore[arg-type]
+
+
 def test_balance_converges_on_equal_load(impl: Any) -> None:
     """Repeated rounds with load = traffic share / capacity even the loads out."""
     capacity = {"a": 1.0, "b": 2.0, "c": 4.0}

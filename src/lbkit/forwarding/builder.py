@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import cast
 
 import attrs
@@ -158,6 +158,94 @@ class TableBuilder:
         # How far (in buckets) counts may be from their exact shares: 1 after every
         # apportionment; a resize that moves no flow scales it with the size instead.
         self._slack = 1.0
+
+    @classmethod
+    def resume(
+        cls,
+        table: ForwardingTable,
+        *,
+        weights: WeightsInput,
+        drained: Iterable[ServerId] = (),
+        auto_size: bool = False,
+        min_buckets_per_server: int = 100,
+        seed: int = 0,
+    ) -> TableBuilder:
+        """Continue a table's history in a new builder, as a restarted control plane must.
+
+        A published table (:meth:`ForwardingTable.from_bytes`) carries its hops, their
+        last-change generations, the generation, protocol and hash seed, but not the
+        configuration behind them. Give it back: the configured ``weights`` of the servers that
+        are still members, which of them are ``drained``, and the ``seed`` and sizing the
+        original builder had. Listed servers missing from ``weights`` count as removed (kept
+        while some bucket still remembers them). Load-feedback factors restart at 1.
+
+        Nothing changes on resumption. If the table's counts are further from the given
+        weights' shares than one bucket (factors were lost, or the weights are new), the next
+        change re-apportions them; with the original configuration, a resumed builder makes
+        exactly the tables the original would have made.
+
+        Raises:
+            UnknownServer: ``weights`` or ``drained`` names a server the table does not list
+                (add new servers after resuming).
+            ConfigError: invalid weights, or no server with weight > 0 left to take traffic.
+
+        Runtime complexity: O(buckets + servers).
+
+        >>> original = TableBuilder({"a": 1, "b": 2}, buckets=16)
+        >>> _ = original.drain("b")
+        >>> blob = original.table.to_bytes()
+        >>> resumed = TableBuilder.resume(
+        ...     ForwardingTable.from_bytes(blob), weights={"a": 1, "b": 2}, drained=["b"])
+        >>> original.set_weight("b", 3) == resumed.set_weight("b", 3)
+        True
+        """
+        if not isinstance(table, ForwardingTable):
+            raise ArgumentTypeError(
+                f"table is {type(table).__name__}; it must be a ForwardingTable"
+            )
+        checked = check_weights(weights)
+        _check_int_range(min_buckets_per_server, "min_buckets_per_server", 1, 2**MAX_BUCKET_BITS)
+        _check_int_range(seed, "seed", 0, MAX_SEED)
+        for server in checked:
+            table.index_of(server)
+        drained_set = set(drained)
+        for server in drained_set:
+            if server not in checked:
+                raise UnknownServer(f"drained names {server!r}, which is not in weights")
+        if not any(weight > 0 and server not in drained_set for server, weight in checked.items()):
+            raise ConfigError("no server left to take traffic: every weight is 0 or drained")
+        builder = cls.__new__(cls)
+        builder._protocol = table.protocol
+        builder._min_buckets_per_server = min_buckets_per_server
+        builder._seed = seed
+        builder._hash_seed = table.hash_seed
+        builder._fixed_size = not auto_size
+        builder._ids = list(table.servers)
+        builder._index = {server: i for i, server in enumerate(builder._ids)}
+        builder._weights = [checked.get(server, 0.0) for server in builder._ids]
+        builder._factors = [1.0] * len(builder._ids)
+        builder._drained = [server in drained_set for server in builder._ids]
+        builder._removed = [server not in checked for server in builder._ids]
+        builder._generation = table.generation
+        builder._first = array("I", table.first_hops)
+        builder._second = array("I", table.second_hops)
+        builder._modified = array("I", table.modified)
+        builder._ranks_cache = None
+        builder._table = None
+        builder._slack = 1.0
+        weights_now = builder._effective_weights()
+        total = 0.0
+        for weight in weights_now:
+            total += weight
+        tally = Counter(builder._owners())
+        worst = max(
+            abs(tally.get(i, 0) - len(builder._first) * weights_now[i] / total)
+            for i in range(len(builder._ids))
+        )
+        if worst >= 1.0:
+            builder._slack = worst + 1.0  # the next change re-apportions
+        builder._forget_unreferenced()
+        return builder
 
     # -- state ---------------------------------------------------------------------------
 
