@@ -19,6 +19,13 @@ import lbkit.forwarding.maglev
 import lbkit.forwarding.redirector
 import lbkit.forwarding.table
 import lbkit.hashing
+import lbkit.subsetting
+import lbkit.subsetting.baselines
+import lbkit.subsetting.indices
+import lbkit.subsetting.loops
+import lbkit.subsetting.metrics
+import lbkit.subsetting.ring
+import lbkit.subsetting.vdc
 
 PUBLIC_MODULES = [
     lbkit,
@@ -29,6 +36,13 @@ PUBLIC_MODULES = [
     lbkit.forwarding.disruption,
     lbkit.forwarding.redirector,
     lbkit.forwarding.maglev,
+    lbkit.subsetting,
+    lbkit.subsetting.vdc,
+    lbkit.subsetting.indices,
+    lbkit.subsetting.loops,
+    lbkit.subsetting.ring,
+    lbkit.subsetting.baselines,
+    lbkit.subsetting.metrics,
 ]
 
 

@@ -33,11 +33,12 @@ __all__ = [
     "hashing",
     "load",
     "maglev",
+    "subsetting",
 ]
 
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
-KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev")
+KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting")
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
 _REQUIRE_EXTENSIONS = "LBKIT_REQUIRE_EXTENSIONS"
@@ -94,10 +95,12 @@ if TYPE_CHECKING:
     from lbkit._pure import _forwarding as forwarding
     from lbkit._pure import _hashing as hashing
     from lbkit._pure import _maglev as maglev
+    from lbkit._pure import _subsetting as subsetting
 else:
     forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
     maglev = _chosen["maglev"]
+    subsetting = _chosen["subsetting"]
 
 
 def compiled_status() -> dict[str, str | None]:
