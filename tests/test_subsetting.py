@@ -50,13 +50,19 @@ from lbkit.subsetting import (
 Vectors = Callable[[str], Any]
 Id = str | int
 
-# The balance bars of issue 4, as the article states them, and what this implementation
-# measured (random sizes of 10..400 backends with 3..12 times as many frontends, a sweep of
-# every backend count 10..400 at 3, 4 and 5 times as many frontends, and the thorough
-# hypothesis profile): backend scaling reached max/mean 1.1476 (k >= 10) and 1.0900
-# (k >= 20); rank scaling 1.0705 and 1.0485, that is at most 3 connections above the mean
-# (the frontends' own Van der Corput discrepancy). The tests assert the measured bounds; the
-# cases above the article's bars are pinned in test_article_bars_where_measured_above_them.
+# The balance bars of issue 4 (frontends >= 3 * backends; max/mean for subset sizes >= 10 and
+# >= 20) and what this implementation measured. Rank scaling meets them by construction: both
+# sides sit evenly by rank, so every backend has floor or ceil of the mean, and max/mean stays
+# below 1 + backends / (frontends * k) (measured: 1.0325 at k >= 10, 1.0164 at k >= 20, every
+# backend count 10..400 and every frontend count 3..12 times that). Backend scaling (the
+# default, with the churn guarantees) does not: an exhaustive sweep of the same sizes (k = 10,
+# 11, 12, 13, 20, 21, 22 and 25) reached 1.1685 at k = 10 (223 backends, 897 frontends; 1.1671
+# at k = 12) and 1.1036 at k = 20 (207 backends, 769 frontends). The reason is structural, not a bug: with n not a power of two the Van der Corput
+# gaps between backends alternate between one and two units, and the frontends' own positions
+# add their discrepancy, so a window of k backends can sit behind more than its share of the
+# ring (as frontends grow without bound the worst window alone gives 1.137 at k = 10 and 1.096
+# at k = 20 for some n up to 2048). The tests assert the measured bounds and pin the misses in
+# test_article_bars_where_measured_above_them.
 ARTICLE_BARS = {
     ("backend", 10): 1.15,
     ("backend", 20): 1.08,
@@ -64,13 +70,11 @@ ARTICLE_BARS = {
     ("rank", 20): 1.03,
 }
 MEASURED_BOUNDS = {
-    ("backend", 10): 1.15,
-    ("backend", 20): 1.095,
-    ("rank", 10): 1.1,
-    ("rank", 20): 1.05,
+    ("backend", 10): 1.17,
+    ("backend", 20): 1.105,
+    ("rank", 10): 1.06,
+    ("rank", 20): 1.03,
 }
-#: Rank scaling: the busiest backend has at most this many connections above the mean.
-RANK_EXCESS = 3.0
 
 
 def anything(value: object) -> Any:
@@ -88,14 +92,17 @@ def naive_subsets(
     slots: Sequence[Id | None], subset_size: int, frontends: int, scaling: str = "backend"
 ) -> list[tuple[Id, ...]]:
     """The documented walk, written plainly: sort the occupied indices by exact position, then
-    start at the first backend at or after the frontend (or at rank ceil(position * n))."""
+    start at the first backend at or after the frontend, or (rank scaling) at rank
+    ceil(j * n / frontends) for the j-th frontend in order of exact position."""
     ring = sorted((radical_inverse(i), s) for i, s in enumerate(slots) if s is not None)
     count = len(ring)
+    by_position = sorted(range(frontends), key=radical_inverse)
+    frontend_rank = {frontend: j for j, frontend in enumerate(by_position)}
     result = []
     for frontend in range(frontends):
         position = radical_inverse(frontend)
         if scaling == "rank":
-            start = math.ceil(position * count) % count
+            start = math.ceil(Fraction(frontend_rank[frontend] * count, frontends)) % count
         else:
             start = next((r for r, (p, _) in enumerate(ring) if p >= position), 0)
         result.append(tuple(ring[(start + step) % count][1] for step in range(subset_size)))
@@ -256,16 +263,45 @@ def test_ring_kernels_agree(
     positions = array("I", [positions[i] for i in order])
     members = tuple(f"b{indices[i]}" for i in order)
     k = data.draw(st.integers(1, len(members)))
-    frontends = data.draw(st.integers(1, 300))
+    frontends = data.draw(st.integers(1, 300) | st.integers(1, 2**32))
     rings = [
-        module["subsetting"].Ring(positions, members, k, rank_scaled)
+        module["subsetting"].Ring(positions, members, k, rank_scaled, frontends)
         for module in (fast_kernels, pure_kernels)
     ]
     fast_ring, pure_ring = rings
-    for frontend in [*range(min(frontends, 40)), 2**32 - 1, 2**31]:
+    for frontend in [*range(min(frontends, 40)), frontends - 1, 2**32 - 1, 2**31]:
         assert fast_ring.start(frontend) == pure_ring.start(frontend)
+        assert 0 <= pure_ring.start(frontend) < len(members)
         assert fast_ring.walk(frontend) == pure_ring.walk(frontend)
-    assert fast_ring.loads(frontends) == pure_ring.loads(frontends)
+    if frontends <= 5000:
+        assert fast_ring.loads() == pure_ring.loads()
+
+
+@given(st.integers(1, 2**32), st.integers(0, 2**32 - 1))
+def test_frontend_rank_kernels_agree(
+    fast_kernels: dict[str, ModuleType],
+    pure_kernels: dict[str, ModuleType],
+    frontends: int,
+    frontend: int,
+) -> None:
+    """frontend_rank agrees on both paths, and stays in 0..frontends for any 32-bit frontend
+    (so a walker never indexes past its ring, even for a frontend it was not built for)."""
+    pure = pure_kernels["subsetting"].frontend_rank(frontend, frontends)
+    assert fast_kernels["subsetting"].frontend_rank(frontend, frontends) == pure
+    assert 0 <= pure <= frontends
+    if frontend < frontends:
+        assert pure < frontends
+
+
+@given(st.integers(1, 600))
+def test_frontend_rank_is_the_van_der_corput_rank(
+    fast_kernels: dict[str, ModuleType], pure_kernels: dict[str, ModuleType], frontends: int
+) -> None:
+    """frontend_rank(f, F) is f's place among 0..F-1 sorted by exact Van der Corput position."""
+    by_position = sorted(range(frontends), key=radical_inverse)
+    for kernels in (fast_kernels, pure_kernels):
+        rank = kernels["subsetting"].frontend_rank
+        assert [rank(f, frontends) for f in by_position] == list(range(frontends))
 
 
 # --- stable indices ----------------------------------------------------------------------
@@ -478,12 +514,14 @@ def test_subsets_follow_the_documented_walk(
 
 
 def test_power_of_two_scalings_coincide(impl: Any) -> None:
-    """With a power of two backends at indices 0..n-1, rank and backend scaling agree."""
+    """With a power of two backends at indices 0..n-1 and a power of two frontends, rank and
+    backend scaling agree."""
     for n in (1, 2, 8, 64):
         for k in {1, n // 2 or 1, n}:
-            plain = Ringsteady(range(n), subset_size=k, frontends=200)
-            rank = Ringsteady(range(n), subset_size=k, frontends=200, scaling="rank")
-            assert plain.subsets() == rank.subsets()
+            for frontends in (1, 16, 256):
+                plain = Ringsteady(range(n), subset_size=k, frontends=frontends)
+                rank = Ringsteady(range(n), subset_size=k, frontends=frontends, scaling="rank")
+                assert plain.subsets() == rank.subsets()
 
 
 # --- Ringsteady: churn bars ---------------------------------------------------------------
@@ -543,29 +581,52 @@ def test_a_frontend_resize_changes_no_other_subset(
     assert len(after) == frontends
 
 
-@given(rings(scaling="rank"), st.integers(1, 800))
-def test_rank_scaling_keeps_frontend_resizes_free(
-    impl: Any, ring: Ringsteady, frontends: int
+@given(
+    rings(scaling="rank"),
+    st.sampled_from([-1, 1]),
+    st.integers(0, 3),
+)
+def test_one_frontend_more_or_fewer_moves_rank_subsets_by_one(
+    impl: Any, ring: Ringsteady, step: int, multiple: int
 ) -> None:
-    """Rank scaling too: a frontend resize changes no other subset (its churn is on backends)."""
+    """Rank scaling: with at least as many frontends as backends, one frontend more or fewer
+    changes each remaining subset by at most one member (every start moves by less than one
+    rank), and the subsets still follow the documented walk."""
+    backends = len(ring.backends)
+    ring.set_frontends(max(ring.frontends, backends * multiple + 1, 2))
     before = ring.subsets()
-    ring.set_frontends(frontends)
-    shared = min(len(before), frontends)
-    assert ring.subsets()[:shared] == before[:shared]
+    ring.set_frontends(ring.frontends + step)
+    after = ring.subsets()
+    if min(len(before), len(after)) >= backends:
+        assert churn(before, after).max_members_changed <= 1
+    assert len(after) == ring.frontends
 
 
-def test_rank_scaling_pays_in_backend_churn(impl: Any) -> None:
-    """The measured trade-off: rank scaling creates many times the ideal connections on ±1
-    backend, backend scaling about the ideal."""
-    report = compare(
-        200, frontends=600, subset_sizes=[10], algorithms=["ringsteady", "ringsteady-rank"]
-    )
-    plain, rank = report.row("ringsteady", 10), report.row("ringsteady-rank", 10)
-    assert plain.added.relative <= 1.2
-    assert plain.removed.relative <= 1.2
-    assert rank.added.relative > 5
-    assert rank.removed.relative > 5
-    assert rank.balance.max_over_mean < plain.balance.max_over_mean
+def test_rank_scaling_pays_in_churn(impl: Any) -> None:
+    """The measured trade-off, against the plain ring on the same sizes: rank scaling balances
+    better, creates several times the ideal connections on ±1 backend (backend scaling: about
+    the ideal), and on ±1 frontend changes a quarter to a third of the other frontends'
+    subsets, one member each (backend scaling: none)."""
+    for backends, frontends, k in [(200, 600, 10), (200, 600, 20), (500, 2000, 25)]:
+        report = compare(
+            backends,
+            frontends=frontends,
+            subset_sizes=[k],
+            algorithms=["ringsteady", "ringsteady-rank"],
+        )
+        plain, rank = report.row("ringsteady", k), report.row("ringsteady-rank", k)
+        assert plain.added.relative <= 1.1
+        assert plain.removed.relative <= 1.1
+        assert rank.added.relative > 3
+        assert rank.removed.relative > 5
+        assert plain.frontend_grown.frontends_changed == 0
+        assert plain.frontend_shrunk.frontends_changed == 0
+        for change in (rank.frontend_grown, rank.frontend_shrunk):
+            assert 0.2 * frontends < change.frontends_changed < 0.35 * frontends
+            assert change.connections_created == change.frontends_changed
+            assert change.max_members_changed == 1
+        assert rank.balance.max_over_mean < plain.balance.max_over_mean
+        assert rank.balance.maximum - rank.balance.mean < 1
 
 
 # --- Ringsteady: balance bars --------------------------------------------------------------
@@ -620,26 +681,46 @@ def test_the_power_of_two_spread_passes_three() -> None:
     st.sampled_from(["backend", "rank"]),
 )
 def test_many_frontends_are_balanced(impl: Any, case: tuple[int, int, int], scaling: str) -> None:
-    """frontends >= 3 * backends and k >= 10 (or 20): max/mean within the measured bounds."""
+    """frontends >= 3 * backends and k >= 10 (or 20): max/mean within the measured bounds,
+    which for rank scaling are the article's bars; rank scaling never puts a backend a whole
+    connection above the mean."""
     n, k, frontends = case
     ring = Ringsteady(range(n), subset_size=k, frontends=frontends, scaling=anything(scaling))
     result = balance(ring)
     assert result.max_over_mean <= MEASURED_BOUNDS[(scaling, 20 if k >= 20 else 10)]
     if scaling == "rank":
-        assert result.maximum - result.mean <= RANK_EXCESS
+        assert result.maximum - result.mean < 1
+        assert result.mean - result.minimum < 1
+
+
+@given(
+    st.integers(1, 300).flatmap(
+        lambda n: st.tuples(st.just(n), st.integers(1, n), st.integers(1, 20 * n))
+    )
+)
+def test_rank_scaling_is_even_at_any_counts(impl: Any, case: tuple[int, int, int]) -> None:
+    """Rank scaling, any counts: backends differ by at most one connection."""
+    n, k, frontends = case
+    counts = loads(Ringsteady(range(n), subset_size=k, frontends=frontends, scaling="rank"))
+    assert max(counts) - min(counts) <= 1
 
 
 def test_article_bars_where_measured_above_them() -> None:
-    """The cases where this reading misses the article's bars, pinned so a change shows."""
+    """The worst cases found for backend scaling, above the article's bars: pinned so a change
+    shows (the reason is in the comment on ARTICLE_BARS)."""
     cases = [
-        ("backend", 103, 515, 20, ARTICLE_BARS[("backend", 20)]),
-        ("rank", 47, 141, 10, ARTICLE_BARS[("rank", 10)]),
-        ("rank", 227, 682, 20, ARTICLE_BARS[("rank", 20)]),
+        (223, 897, 10, 1.1684),
+        (223, 1409, 10, 1.1554),
+        (207, 769, 20, 1.1036),
+        (103, 515, 20, 1.0900),
     ]
-    for scaling, n, frontends, k, bar in cases:
-        ring = Ringsteady(range(n), subset_size=k, frontends=frontends, scaling=anything(scaling))
-        ratio = balance(ring).max_over_mean
-        assert bar < ratio <= MEASURED_BOUNDS[(scaling, 20 if k >= 20 else 10)]
+    for n, frontends, k, measured in cases:
+        ratio = balance(Ringsteady(range(n), subset_size=k, frontends=frontends)).max_over_mean
+        assert ARTICLE_BARS[("backend", 20 if k >= 20 else 10)] < ratio
+        assert ratio == pytest.approx(measured, abs=1e-4)
+        assert ratio <= MEASURED_BOUNDS[("backend", 20 if k >= 20 else 10)]
+        rank = Ringsteady(range(n), subset_size=k, frontends=frontends, scaling="rank")
+        assert balance(rank).max_over_mean <= ARTICLE_BARS[("rank", 20 if k >= 20 else 10)]
 
 
 # --- Ringsteady: state machine and errors ---------------------------------------------------

@@ -36,6 +36,16 @@ CONFIGURATIONS: list[tuple[str, list[Any], int, int, int | None, str, list[Any],
         ["new-a", "new-b"],
     ),
     ("fewer frontends", list(range(100)), 10, 7, 7, "rank", [], []),
+    (
+        "rank scaling after churn",
+        [f"backend-{i}" for i in range(13)],
+        3,
+        45,
+        None,
+        "rank",
+        ["backend-4", "backend-12"],
+        ["new-a"],
+    ),
 ]
 
 
@@ -60,11 +70,14 @@ def subsets(config: tuple[Any, ...]) -> list[list[str | int]]:
             slots.append(backend)
     ring = sorted((radical_inverse(i), slot) for i, slot in enumerate(slots) if slot is not None)
     count = len(ring)
+    # Rank scaling: frontend f is the j-th of 0 .. frontends - 1 by position, at j / frontends.
+    by_position = sorted(range(frontends), key=radical_inverse)
+    frontend_rank = {frontend: j for j, frontend in enumerate(by_position)}
     result = []
     for frontend in range(frontends):
         position = radical_inverse(frontend)
         if scaling == "rank":
-            start = math.ceil(position * count) % count
+            start = math.ceil(Fraction(frontend_rank[frontend] * count, frontends)) % count
         else:
             at_or_after = [r for r, (p, _) in enumerate(ring) if p >= position]
             start = at_or_after[0] if at_or_after else 0
@@ -94,8 +107,9 @@ def main() -> None:
         "algorithm": (
             "Ringsteady subsetting as documented in lbkit.subsetting.ring: Van der Corput "
             "positions of stable indices (lowest free index reused), frontend f at the radical "
-            "inverse of f, walk from the first backend at or after it (backend scaling) or "
-            "from rank ceil(position * n) (rank scaling)"
+            "inverse of f, walk from the first backend at or after it (backend scaling) or, "
+            "with f the j-th frontend in radical-inverse order, from rank "
+            "ceil(j * n / frontends) (rank scaling)"
         ),
         "vdc_order": orders,
         "configurations": configurations,

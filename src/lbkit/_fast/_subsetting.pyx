@@ -82,9 +82,38 @@ def ring_positions(const uint32_t[::1] indices):
     return positions
 
 
+cdef inline uint64_t _frontend_rank(uint64_t frontend, uint64_t frontends, int bits) noexcept nogil:
+    # See lbkit._pure._subsetting.frontend_rank; bits = ceil(log2(frontends)) <= 32, so
+    # 1 << (level + 1) <= 2**32 and every sum below fits in 64 bits.
+    cdef uint64_t rank = 0, low
+    cdef int level
+    for level in range(bits):
+        if (frontend >> level) & 1:
+            low = frontend & ((<uint64_t>1 << level) - 1)
+            if low < frontends:
+                rank += (frontends - low + (<uint64_t>1 << (level + 1)) - 1) >> (level + 1)
+    return rank
+
+
+cdef inline int _rank_bits(uint64_t frontends) noexcept nogil:
+    # (frontends - 1).bit_length()
+    cdef int bits = 0
+    cdef uint64_t rest = frontends - 1
+    while rest:
+        bits += 1
+        rest >>= 1
+    return bits
+
+
+def frontend_rank(uint64_t frontend, uint64_t frontends):
+    """Where ``frontend`` comes among ``0 .. frontends - 1`` in Van der Corput order."""
+    return _frontend_rank(frontend, frontends, _rank_bits(frontends))
+
+
 cdef class Ring:
     """Walks one ring of backends: ``positions`` (strictly increasing ring positions) and
-    ``members`` (the backend ids at those positions, in the same order)."""
+    ``members`` (the backend ids at those positions, in the same order), for frontends
+    ``0 .. frontends - 1``."""
 
     # The typed memoryview holds a buffer export on the array, so it cannot be resized (and
     # the raw pointer cannot dangle) while this object lives.
@@ -94,28 +123,48 @@ cdef class Ring:
     cdef Py_ssize_t _count
     cdef Py_ssize_t _subset_size
     cdef bint _rank_scaled
+    cdef uint64_t _frontends
+    cdef int _rank_bits
 
-    def __init__(self, positions, tuple members, Py_ssize_t subset_size, bint rank_scaled):
+    def __init__(
+        self,
+        positions,
+        tuple members,
+        Py_ssize_t subset_size,
+        bint rank_scaled,
+        uint64_t frontends,
+    ):
         self._positions_view = positions
         self._positions = &self._positions_view[0] if self._positions_view.shape[0] else NULL
         self._members = members
         self._count = len(members)
         self._subset_size = subset_size
         self._rank_scaled = rank_scaled
+        self._frontends = frontends
+        self._rank_bits = _rank_bits(frontends)
+
+    @cython.cdivision(True)  # frontends >= 1: Ringsteady validates the count
+    cdef inline Py_ssize_t _start_of_rank(self, uint64_t rank) noexcept nogil:
+        # rank <= frontends <= 2**32 and count <= 2**28, so the product fits in 64 bits.
+        cdef uint64_t first = (
+            (rank * <uint64_t>self._count + self._frontends - 1) // self._frontends
+        )
+        return 0 if first >= <uint64_t>self._count else <Py_ssize_t>first
 
     cdef inline Py_ssize_t _start(self, uint32_t frontend) noexcept nogil:
-        cdef uint32_t position = _reverse32(frontend)
+        cdef uint32_t position
         cdef Py_ssize_t low = 0, high = self._count, middle
         if self._rank_scaled:
-            # position < 2**32 and count <= 2**28, so the product fits in 64 bits.
-            low = <Py_ssize_t>((<uint64_t>position * <uint64_t>self._count + 0xFFFFFFFFu) >> 32)
-        else:
-            while low < high:
-                middle = (low + high) >> 1
-                if self._positions[middle] < position:
-                    low = middle + 1
-                else:
-                    high = middle
+            return self._start_of_rank(
+                _frontend_rank(frontend, self._frontends, self._rank_bits)
+            )
+        position = _reverse32(frontend)
+        while low < high:
+            middle = (low + high) >> 1
+            if self._positions[middle] < position:
+                low = middle + 1
+            else:
+                high = middle
         return 0 if low == self._count else low
 
     def start(self, uint32_t frontend):
@@ -137,21 +186,24 @@ cdef class Ring:
 
     @cython.boundscheck(False)  # every rank written is < count: starts are < count, ends <= count
     @cython.wraparound(False)
-    def loads(self, uint64_t frontends):
-        """How many of frontends ``0 .. frontends - 1`` connect to each ring rank."""
+    def loads(self):
+        """How many of the frontends connect to each ring rank."""
         cdef Py_ssize_t count = self._count
         cdef array loads = clone(_UINT32_TEMPLATE, count, False)
         cdef uint32_t* out = loads.data.as_uints
         cdef long long* changes = <long long*>malloc((count + 1) * sizeof(long long))
-        cdef uint64_t frontend
+        cdef uint64_t number
         cdef Py_ssize_t first, end, rank
         cdef long long running = 0
         if changes == NULL:
             raise MemoryError()
         memset(changes, 0, (count + 1) * sizeof(long long))
         with nogil:
-            for frontend in range(frontends):
-                first = self._start(<uint32_t>frontend)
+            for number in range(self._frontends):
+                # A frontend number, or with rank scaling a frontend rank: the ranks are
+                # exactly 0 .. frontends - 1.
+                first = (self._start_of_rank(number) if self._rank_scaled
+                         else self._start(<uint32_t>number))
                 end = first + self._subset_size
                 changes[first] += 1
                 if end <= count:

@@ -61,15 +61,39 @@ def ring_positions(indices: array[int]) -> array[int]:
     return positions
 
 
+def frontend_rank(frontend: int, frontends: int) -> int:
+    """Where ``frontend`` comes among ``0 .. frontends - 1`` in Van der Corput order.
+
+    With ``bits = ceil(log2(frontends))`` the rank is the number of ``t`` below
+    ``bit_reverse(frontend, bits)`` whose own reversal is a frontend (``< frontends``). Count
+    them by the highest bit where ``t`` falls below: for every set bit ``L`` of ``frontend``,
+    the ``t`` that agree with it above that bit and have a 0 there reverse to
+    ``S * 2**(L + 1) + (frontend mod 2**L)`` for every ``S``, and
+    ``ceil((frontends - frontend mod 2**L) / 2**(L + 1))`` of them are frontends. O(bits), no
+    table of all frontends. For ``frontend >= frontends`` (never passed by ``Ring``'s
+    callers) the result is still in ``0..frontends``.
+    """
+    bits = (frontends - 1).bit_length()
+    rank = 0
+    for level in range(bits):
+        if (frontend >> level) & 1:
+            low = frontend & ((1 << level) - 1)
+            if low < frontends:
+                rank += (frontends - low + (1 << (level + 1)) - 1) >> (level + 1)
+    return rank
+
+
 class Ring:
     """Walks one ring of backends: ``positions`` (strictly increasing ring positions) and
-    ``members`` (the backend ids at those positions, in the same order).
+    ``members`` (the backend ids at those positions, in the same order), for frontends
+    ``0 .. frontends - 1``.
 
-    A frontend ``f`` sits at ``bit_reverse(f, 32)``. Without ``rank_scaled`` its subset starts
-    at the first backend at or after that position; with it, the backends count as evenly
-    spaced by rank (rank ``r`` at ``r / n`` of a turn) and the subset starts at rank
-    ``ceil(position * n / 2**32)``. Either way it takes ``subset_size`` backends in ring order,
-    wrapping around.
+    Without ``rank_scaled``, frontend ``f`` sits at ``bit_reverse(f, 32)`` and its subset
+    starts at the first backend at or after that position. With it, both sides count as evenly
+    spaced by rank: the backend of ring rank ``r`` at ``r / n`` of a turn, the frontend of
+    Van der Corput rank ``j`` (:func:`frontend_rank`) at ``j / frontends``, and the subset
+    starts at rank ``ceil(j * n / frontends)``. Either way it takes ``subset_size`` backends in
+    ring order, wrapping around.
     """
 
     def __init__(
@@ -78,30 +102,38 @@ class Ring:
         members: tuple[object, ...],
         subset_size: int,
         rank_scaled: bool,
+        frontends: int,
     ) -> None:
         self._positions = positions
         self._members = members
         self._count = len(members)
         self._subset_size = subset_size
         self._rank_scaled = rank_scaled
+        self._frontends = frontends
 
     def start(self, frontend: int) -> int:
         """The ring rank where a frontend's subset starts."""
+        if self._rank_scaled:
+            return self._start_of_rank(frontend_rank(frontend, self._frontends))
         position = bit_reverse(frontend, RING_BITS)
         count = self._count
-        if self._rank_scaled:
-            first = (position * count + (1 << RING_BITS) - 1) >> RING_BITS
-        else:
-            # The first rank whose position is >= the frontend's (bisect_left).
-            low, high = 0, count
-            while low < high:
-                middle = (low + high) >> 1
-                if self._positions[middle] < position:
-                    low = middle + 1
-                else:
-                    high = middle
-            first = low
-        return 0 if first == count else first
+        # The first rank whose position is >= the frontend's (bisect_left).
+        low, high = 0, count
+        while low < high:
+            middle = (low + high) >> 1
+            if self._positions[middle] < position:
+                low = middle + 1
+            else:
+                high = middle
+        return 0 if low == count else low
+
+    def _start_of_rank(self, rank: int) -> int:
+        """The ring rank where the subset of the frontend of Van der Corput rank ``rank``
+        starts, with rank scaling: ``ceil(rank * n / frontends)``, wrapped."""
+        count = self._count
+        # rank <= frontends <= 2**32 and count <= 2**28: the product fits in 64 bits.
+        first = (rank * count + self._frontends - 1) // self._frontends
+        return 0 if first >= count else first
 
     def walk(self, frontend: int) -> tuple[object, ...]:
         """A frontend's subset: ``subset_size`` backend ids in ring order."""
@@ -111,13 +143,15 @@ class Ring:
             return self._members[first:end]
         return self._members[first:] + self._members[: end - self._count]
 
-    def loads(self, frontends: int) -> array[int]:
-        """How many of frontends ``0 .. frontends - 1`` connect to each ring rank."""
+    def loads(self) -> array[int]:
+        """How many of the frontends connect to each ring rank."""
         count = self._count
         changes = [0] * (count + 1)
         size = self._subset_size
-        for frontend in range(frontends):
-            first = self.start(frontend)
+        for number in range(self._frontends):
+            # A frontend number, or with rank scaling a frontend rank: the ranks are exactly
+            # 0 .. frontends - 1.
+            first = self._start_of_rank(number) if self._rank_scaled else self.start(number)
             end = first + size
             changes[first] += 1
             if end <= count:
