@@ -1,4 +1,4 @@
-"""The lbkit command line: info, hash, table, demo, --version, and one-line errors."""
+"""The lbkit command line: info, hash, table, subset, demo, --version, and one-line errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ import lbkit
 from lbkit.cli import main
 from lbkit.forwarding import ForwardingTable, TableBuilder, diff
 from lbkit.hashing import flow_key, hash_key
+from lbkit.subsetting import (
+    ClassicSubsetting,
+    RendezvousSubsetting,
+    Ringsteady,
+    balance,
+    compare,
+    plan_event_loops,
+)
 
 
 def run(argv: list[str]) -> tuple[int, str]:
@@ -135,6 +143,8 @@ def test_demo_tours_hashing_and_forwarding(impl: Any) -> None:
         "6. Load feedback",
         "7. Doubling the table",
         '8. Removing "medium"',
+        "9. Subsets per event loop",
+        "10. Subsets across frontends",
     )
     positions = [output.index(section) for section in sections]
     assert positions == sorted(positions)
@@ -162,6 +172,41 @@ def test_demo_forwarding_breaks_no_connection(impl: Any) -> None:
     _, moved, beyond, broken = maglev_row.split()[-4:]
     assert moved == broken != "0.00%"
     assert beyond != "0.00%"
+
+
+def test_demo_subsetting(impl: Any) -> None:
+    """The subsetting part of the demo shows Zuul's plan for 400 origins on 32 loops, and
+    Ringsteady adding a backend with the least churn where classic subsetting reshuffles."""
+    _, output = run(["demo"])
+    subsetting = output[output.index("9. Subsets per event loop") :]
+    assert (
+        "8 subsets of 50 origins, each used by 4 loops: 1,600 connections instead of 12,800 "
+        "(8x fewer)" in subsetting
+    )
+    assert "one origin replaced: 4 loops (one subset) open a connection, not all 32" in subsetting
+    assert "F*k/B = 29.7" in subsetting
+    report = compare(100, frontends=300, subset_sizes=[10])
+    rows = [line.split() for line in subsetting.splitlines()]
+    for row in report.rows:
+        added = [
+            row.algorithm,
+            str(row.added.frontends_changed),
+            str(row.added.max_members_changed),
+            str(row.added.connections_created),
+            f"{row.added.relative:.2f}x",
+        ]
+        shares = [
+            row.algorithm,
+            f"{row.balance.max_over_mean:.3f}",
+            f"{row.balance.min_over_mean:.3f}",
+            str(row.balance.spread),
+            f"{row.balance.utilisation:.3f}",
+        ]
+        assert added in rows
+        assert shares in rows
+    ringsteady = report.row("ringsteady", 10)
+    assert ringsteady.added.max_members_changed == 1
+    assert report.row("classic", 10).added.relative > 10 * ringsteady.added.relative
 
 
 def test_demo_is_deterministic(impl: Any) -> None:
@@ -449,3 +494,293 @@ def test_a_closed_pipe_is_not_a_traceback() -> None:
     process.stderr.close()
     assert "Traceback" not in stderr
     assert process.returncode == 1
+
+
+def subset_lines(output: str) -> list[str]:
+    """The listed subsets of `lbkit subset`, as "FRONTEND  IDS" lines without padding."""
+    lines = output.splitlines()
+    start = lines.index("frontend  subset") + 1
+    listed = []
+    for line in lines[start:]:
+        if not line or line.startswith("..."):
+            break
+        listed.append(" ".join(line.split()))
+    return listed
+
+
+def test_subset_lists_subsets_and_metrics(impl: Any) -> None:
+    """`lbkit subset` lists the first subsets of a Ringsteady ring and its balance, churn and
+    diversity."""
+    status, output = run(["subset", "--backends", "12", "--frontends", "10", "--size", "3"])
+    ring = Ringsteady(range(12), subset_size=3, frontends=10)
+    assert status == 0
+    assert output.splitlines()[0] == (
+        "ringsteady: 12 backends (ids 0..11), 10 frontends, subset size 3"
+    )
+    expected = [f"{f} {' '.join(map(str, ring.subset_for(f)))}" for f in range(8)]
+    assert subset_lines(output) == expected
+    assert "... 2 more (--show all lists every subset)" in output
+    shares = balance(ring)
+    rows = [line.split() for line in output.splitlines()]
+    assert ["max/mean", f"{shares.max_over_mean:.3f}", "(busiest", "backend:", "3)"] in rows
+    assert ["min/mean", f"{shares.min_over_mean:.3f}", "(idlest", "backend:", "2)"] in rows
+    assert ["max-min", "1"] in rows
+    assert ["utilisation", f"{shares.utilisation:.3f}", "(mean/max)"] in rows
+    assert "balance: connections per backend, mean F*k/B = 2.50" in output
+    # One backend more or fewer changes each affected subset by one member; frontends none.
+    assert ["+1", "backend", "(12)", "2", "1", "2", "2.3", "0.87"] in rows
+    assert ["-1", "backend", "(6)", "2", "1", "2", "2.5", "0.80"] in rows
+    assert ["+1", "frontend", "0", "0", "0", "0", "-"] in rows
+    assert ["-1", "frontend", "0", "0", "0", "0", "-"] in rows
+    assert output.endswith("diversity: 10 distinct subsets; at most 1 frontend uses one\n")
+
+
+@pytest.mark.parametrize("show", ["all", "0", "3", "50"])
+def test_subset_show(impl: Any, show: str) -> None:
+    """--show lists that many subsets (all of them for 'all', or when there are fewer)."""
+    _, output = run(
+        ["subset", "--backends", "20", "--frontends", "12", "--size", "4", "--show", show]
+    )
+    count = {"all": 12, "0": 0, "3": 3, "50": 12}[show]
+    if count:
+        assert len(subset_lines(output)) == count
+    else:
+        assert "frontend  subset" not in output
+    assert ("more (--show all lists every subset)" in output) == (0 < count < 12)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        ("ringsteady", Ringsteady(range(30), subset_size=5, frontends=40)),
+        ("ringsteady-rank", Ringsteady(range(30), subset_size=5, frontends=40, scaling="rank")),
+        ("classic", ClassicSubsetting(range(30), subset_size=5, frontends=40)),
+        ("rendezvous", RendezvousSubsetting(range(30), subset_size=5, frontends=40)),
+    ],
+)
+def test_subset_algorithms(impl: Any, algorithm: str, expected: Any) -> None:
+    """--algorithm picks the algorithm whose subsets are listed and measured."""
+    argv = ["subset", "--backends", "30", "--frontends", "40", "--size", "5"]
+    status, output = run([*argv, "--algorithm", algorithm, "--show", "all"])
+    assert status == 0
+    assert output.startswith(f"{algorithm}: 30 backends")
+    assert subset_lines(output) == [
+        f"{f} {' '.join(map(str, subset))}" for f, subset in enumerate(expected.subsets())
+    ]
+    shares = balance(expected)
+    assert f"  max-min      {shares.spread}\n" in output
+
+
+def test_subset_seed(impl: Any) -> None:
+    """--seed shuffles Ringsteady's initial order, and seeds the baselines."""
+    argv = ["subset", "--backends", "16", "--frontends", "16", "--size", "4", "--show", "all"]
+    _, shuffled = run([*argv, "--seed", "7"])
+    ring = Ringsteady(range(16), subset_size=4, frontends=16, seed=7)
+    assert shuffled.splitlines()[0].endswith("subset size 4, seed 7")
+    assert subset_lines(shuffled) == [
+        f"{f} {' '.join(map(str, subset))}" for f, subset in enumerate(ring.subsets())
+    ]
+    _, classic = run([*argv, "--algorithm", "classic", "--seed", "3"])
+    expected = ClassicSubsetting(range(16), subset_size=4, frontends=16, seed=3)
+    assert subset_lines(classic)[0] == f"0 {' '.join(map(str, expected.subset_for(0)))}"
+
+
+def test_subset_where_no_backend_can_go(impl: Any) -> None:
+    """With every backend in every subset, the -1 backend row says it is impossible, and one
+    frontend has no -1 frontend row."""
+    status, output = run(["subset", "--backends", "3", "--frontends", "1", "--size", "3"])
+    assert status == 0
+    assert output.startswith("ringsteady: 3 backends (ids 0..2), 1 frontend, subset size 3")
+    assert ["-1", "backend", "-", "-", "-", "-", "-"] in [
+        line.split() for line in output.splitlines()
+    ]
+    assert "(no backend can be removed: every backend is in every subset)" in output
+    assert "-1 frontend" not in output
+
+
+def test_subset_compare_prints_the_report(impl: Any) -> None:
+    """`lbkit subset compare` prints lbkit.subsetting.compare's rendering."""
+    argv = ["subset", "compare", "--backends", "40", "--frontends", "120", "--sizes", "3,10"]
+    status, output = run([*argv, "--seed", "2"])
+    assert status == 0
+    assert output == compare(40, frontends=120, subset_sizes=[3, 10], seed=2).render() + "\n"
+    _, some = run([*argv, "--algorithms", "classic, ringsteady"])
+    expected = compare(
+        40, frontends=120, subset_sizes=[3, 10], algorithms=["classic", "ringsteady"]
+    )
+    assert some == expected.render() + "\n"
+
+
+def test_subset_compare_defaults(impl: Any) -> None:
+    """Without options, compare measures 100 backends and 300 frontends at sizes 3, 10, 20."""
+    _, output = run(["subset", "compare"])
+    assert output == compare(100, frontends=300, subset_sizes=[3, 10, 20]).render() + "\n"
+
+
+def test_subset_loops_zuul(impl: Any) -> None:
+    """`lbkit subset loops` prints Zuul's example: 400 origins on 32 loops make 8 subsets of 50,
+    each used by 4 loops."""
+    status, output = run(["subset", "loops", "--origins", "400", "--loops", "32"])
+    assert status == 0
+    assert output.splitlines() == [
+        "400 origins, 32 event loops, ideal subset size 25..50",
+        "  subsets      8 of 50 origins",
+        "  replication  4 loops per subset",
+        "  connections  1,600 (all-to-all: 12,800; 8.0x fewer)",
+        "",
+        "subset r holds the origins whose stable index i has i mod 8 == r; "
+        "loop j uses subset j mod 8",
+        "subset  origins  loops",
+        *[f"     {r}       50  {r} {r + 8} {r + 16} {r + 24}" for r in range(8)],
+    ]
+
+
+def test_subset_loops_uneven(impl: Any) -> None:
+    """Uneven plans say which subsets serve a loop more, and long loop lists are cut short."""
+    _, output = run(["subset", "loops", "--origins", "300", "--loops", "6"])
+    assert "  subsets      4 of 75 origins\n" in output
+    assert "  replication  1 loop per subset (2 of the subsets serve one loop more)\n" in output
+    assert output.endswith("     2       75  2\n     3       75  3\n")
+    _, output = run(
+        [
+            "subset",
+            "loops",
+            "--origins",
+            "101",
+            "--loops",
+            "64",
+            "--min-size",
+            "10",
+            "--max-size",
+            "20",
+        ]
+    )
+    plan = plan_event_loops(101, loops=64, min_size=10, max_size=20)
+    assert f"  subsets      {plan.subset_count} of 13 or 12 origins\n" in output
+    assert "     0       13  0 8 16 24 32 40 48 56\n" in output
+    _, output = run(["subset", "loops", "--origins", "3000", "--loops", "1024"])
+    assert "     0       47  0 64 128 192 256 320 384 448 ... 960 (16 loops)\n" in output
+    _, output = run(["subset", "loops", "--origins", "0", "--loops", "4"])
+    assert "  subsets      1 of 0 origins\n" in output
+    assert "  connections  0 (all-to-all: 0; none)\n" in output
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (
+            ["--backends", "10", "--frontends", "5", "--size", "20"],
+            1,
+            "lbkit: error: subset_size is 20 but there are 10 backends; a subset cannot be "
+            "larger than the set of backends",
+        ),
+        (
+            ["--backends", "10", "--frontends", "5", "--size", "0"],
+            1,
+            "lbkit: error: subset_size is 0; it must be at least 1",
+        ),
+        (
+            ["--backends", "0", "--frontends", "5", "--size", "1"],
+            1,
+            "lbkit: error: --backends is 0; it must be in 1..1048576",
+        ),
+        (
+            ["--backends", "10", "--frontends", "-3", "--size", "1"],
+            1,
+            "lbkit: error: --frontends is -3; it must be in 1..1048576",
+        ),
+        (
+            ["--backends", "100000", "--frontends", "1000000", "--size", "100"],
+            1,
+            "lbkit: error: --frontends * --size is 100,000,000; at most 16,777,216 connections "
+            "can be listed and measured",
+        ),
+        (
+            ["--backends", "ten", "--frontends", "5", "--size", "2"],
+            2,
+            "lbkit subset: error: argument --backends: invalid int value: 'ten'",
+        ),
+        (
+            ["--backends", "10", "--frontends", "5", "--size", "2.5"],
+            2,
+            "lbkit subset: error: argument --size: invalid int value: '2.5'",
+        ),
+        (
+            ["--backends", "10", "--frontends", "5", "--size", "2", "--algorithm", "maglev"],
+            2,
+            "lbkit subset: error: argument --algorithm: invalid choice: 'maglev'",
+        ),
+        (
+            ["--backends", "10", "--frontends", "5", "--size", "2", "--show", "some"],
+            2,
+            "lbkit subset: error: argument --show: 'some' is neither 'all' nor an integer >= 0",
+        ),
+        (
+            ["--backends", "10", "--size", "2"],
+            2,
+            "lbkit subset: error: the following arguments are required: --frontends "
+            "(or an action: compare, loops)",
+        ),
+        (
+            [],
+            2,
+            "lbkit subset: error: the following arguments are required: --backends, "
+            "--frontends, --size",
+        ),
+        (
+            ["--seed", "3", "compare"],
+            2,
+            "lbkit subset: error: --seed before the action 'compare' is an option of "
+            "`lbkit subset` alone; give the action's options after it",
+        ),
+        (
+            ["compare", "--sizes", "3,x"],
+            2,
+            "lbkit subset compare: error: --sizes value 'x' is not an integer",
+        ),
+        (
+            ["compare", "--algorithms", "ringsteady,maglev"],
+            2,
+            "lbkit subset compare: error: --algorithms value 'maglev' is not one of ringsteady, "
+            "ringsteady-rank, classic, rendezvous",
+        ),
+        (
+            ["compare", "--backends", "10", "--sizes", "10"],
+            1,
+            "lbkit: error: subset_sizes item is 10; it must be in 1..9",
+        ),
+        (
+            ["compare", "--backends", "1"],
+            1,
+            "lbkit: error: backends is 1; it must be in 2..1048576",
+        ),
+        (
+            ["loops", "--origins", "400"],
+            2,
+            "lbkit subset loops: error: the following arguments are required: --loops",
+        ),
+        (
+            ["loops", "--origins", "x", "--loops", "4"],
+            2,
+            "lbkit subset loops: error: argument --origins: invalid int value: 'x'",
+        ),
+        (
+            ["loops", "--origins", "400", "--loops", "0"],
+            1,
+            "lbkit: error: loops is 0; it must be in 1..65536",
+        ),
+        (
+            ["loops", "--origins", "400", "--loops", "8", "--min-size", "30"],
+            1,
+            "lbkit: error: max_size is 50 and min_size is 30; max_size must be >= 2 * min_size",
+        ),
+    ],
+)
+def test_subset_errors(
+    argv: list[str], status: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """lbkit subset refuses bad counts, sizes and names with one line: 2 for usage, 1 for
+    values lbkit rejects."""
+    code, err = fail(["subset", *argv], capsys)
+    assert code == status
+    assert err.startswith(message), err

@@ -1,4 +1,5 @@
-"""The ``lbkit`` command line: ``--version``, ``info``, ``hash``, ``table`` and ``demo``.
+"""The ``lbkit`` command line: ``--version``, ``info``, ``hash``, ``table``, ``subset`` and
+``demo``.
 
 Errors print one line (``lbkit: error: ...``) to stderr and exit with status 2 for a usage
 mistake or 1 for a rejected value or a file that cannot be read or written; no traceback.
@@ -17,7 +18,7 @@ from typing import NoReturn, TextIO
 
 import lbkit
 from lbkit import _kernels
-from lbkit.errors import CorruptBlob, LbkitError
+from lbkit.errors import ConfigError, CorruptBlob, LbkitError
 from lbkit.forwarding import (
     NO_SERVER,
     PROTOCOLS,
@@ -35,6 +36,22 @@ from lbkit.hashing import (
     hash_key,
     hash_many,
     hash_packed,
+)
+from lbkit.subsetting import (
+    ALGORITHMS,
+    Churn,
+    ClassicSubsetting,
+    Comparison,
+    EventLoopPlan,
+    EventLoopSubsets,
+    RendezvousSubsetting,
+    Ringsteady,
+    Subsetter,
+    balance,
+    churn,
+    compare,
+    diversity,
+    plan_event_loops,
 )
 
 
@@ -77,6 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
     hash_parser.set_defaults(subparser=hash_parser)
 
     _add_table_parser(commands)
+    _add_subset_parser(commands)
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
@@ -95,6 +113,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _hash(args, args.subparser, out)
         elif args.command == "table":
             _table(args, args.subparser, out)
+        elif args.command == "subset":
+            _subset(args, args.subparser, out)
         else:
             _demo(args.seed, out)
         out.flush()  # inside the try, so a reader that went away is handled below
@@ -381,6 +401,338 @@ def _columns(rows: Sequence[Sequence[str]], *, right: Sequence[int] | None = Non
     return lines
 
 
+#: ``lbkit subset`` caps its counts well below what the library accepts: it lists subsets and
+#: measures churn by materialising every frontend's subset, several times over.
+_SUBSET_MAX_COUNT = 2**20
+#: The most connections (frontends times subset size) it materialises.
+_SUBSET_MAX_CONNECTIONS = 2**24
+#: Subsets ``lbkit subset`` lists unless ``--show`` says otherwise.
+_SUBSET_DEFAULT_SHOW = 8
+#: ``--show all``.
+_SHOW_ALL = -1
+
+
+def _add_subset_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    algorithms = ", ".join(ALGORITHMS)
+    subset = commands.add_parser(
+        "subset",
+        help="deterministic subsetting: subsets and their metrics, comparisons, event loops",
+        description="Give each of F frontends a subset of K of N backends (ids 0..N-1) with "
+        "lbkit.subsetting, list the first subsets and measure them: connection balance, the "
+        "churn of one backend or frontend more or fewer, and diversity. `lbkit subset "
+        "compare` puts the algorithms side by side; `lbkit subset loops` plans subsets for "
+        "the event loops of one proxy.",
+    )
+    # Dests of their own, so that these options given before an action can be refused.
+    subset.add_argument(
+        "--backends", type=int, metavar="N", dest="subset_backends", help="backend count"
+    )
+    subset.add_argument(
+        "--frontends", type=int, metavar="F", dest="subset_frontends", help="frontend count"
+    )
+    subset.add_argument(
+        "--size", type=int, metavar="K", dest="subset_size", help="backends per frontend"
+    )
+    subset.add_argument(
+        "--algorithm",
+        choices=tuple(ALGORITHMS),
+        dest="subset_algorithm",
+        help="default ringsteady",
+    )
+    subset.add_argument(
+        "--seed",
+        type=int,
+        dest="subset_seed",
+        metavar="S",
+        help="shuffles Ringsteady's initial backend order (default: no shuffle); seeds the "
+        "baselines (default 0)",
+    )
+    subset.add_argument(
+        "--show",
+        type=_show_count,
+        dest="subset_show",
+        metavar="N|all",
+        help=f"how many subsets to list (default {_SUBSET_DEFAULT_SHOW})",
+    )
+    # subparser is the action's parser when there is one; subset_parser is this one.
+    subset.set_defaults(subparser=subset, subset_parser=subset)
+    actions = subset.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+
+    report = actions.add_parser(
+        "compare",
+        help="every algorithm side by side (lbkit.subsetting.compare)",
+        description="Measure each algorithm on N backends and F frontends for each subset "
+        "size: balance, diversity, and the churn of one backend or frontend more or fewer. "
+        "Rendezvous subsetting hashes every backend for every frontend, several times: it "
+        "takes seconds beyond a thousand of each.",
+    )
+    report.add_argument("--backends", type=int, default=100, metavar="N", help="default 100")
+    report.add_argument("--frontends", type=int, default=300, metavar="F", help="default 300")
+    report.add_argument(
+        "--sizes", default="3,10,20", metavar="K,K,...", help="subset sizes (default 3,10,20)"
+    )
+    report.add_argument(
+        "--algorithms",
+        default=",".join(ALGORITHMS),
+        metavar="A,A,...",
+        help=f"comma-separated, from {algorithms} (default all)",
+    )
+    report.add_argument("--seed", type=int, default=0, help="seed of every algorithm (default 0)")
+    report.set_defaults(subparser=report)
+
+    loops = actions.add_parser(
+        "loops",
+        help="subsets for the event loops of one proxy (Netflix Zuul's per-loop mode)",
+        description="Split N origins into disjoint subsets, each used by a group of the L "
+        "event loops (lbkit.subsetting.plan_event_loops), and show which loops use which.",
+    )
+    loops.add_argument("--origins", type=int, required=True, metavar="N", help="origin count")
+    loops.add_argument("--loops", type=int, required=True, metavar="L", help="event loop count")
+    loops.add_argument(
+        "--min-size", type=int, default=25, metavar="K", help="smallest ideal subset (default 25)"
+    )
+    loops.add_argument(
+        "--max-size", type=int, default=50, metavar="K", help="largest ideal subset (default 50)"
+    )
+    loops.set_defaults(subparser=loops)
+
+
+def _show_count(text: str) -> int:
+    """``--show``: a count >= 0, or ``_SHOW_ALL``."""
+    if text == "all":
+        return _SHOW_ALL
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'all' nor an integer >= 0")
+    return count
+
+
+def _subset(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    if args.action is None:
+        _subset_show(args, parser, out)
+        return
+    options = {
+        "--backends": args.subset_backends,
+        "--frontends": args.subset_frontends,
+        "--size": args.subset_size,
+        "--algorithm": args.subset_algorithm,
+        "--seed": args.subset_seed,
+        "--show": args.subset_show,
+    }
+    given = [option for option, value in options.items() if value is not None]
+    if given:
+        args.subset_parser.error(
+            f"{given[0]} before the action {args.action!r} is an option of `lbkit subset` "
+            "alone; give the action's options after it"
+        )
+    if args.action == "compare":
+        _subset_compare(args, parser, out)
+    else:
+        _subset_loops(args, out)
+
+
+def _check_subset_count(value: int, option: str) -> int:
+    """A count ``lbkit subset`` accepts, or the one-line error (status 1)."""
+    if not 1 <= value <= _SUBSET_MAX_COUNT:
+        raise ConfigError(f"{option} is {value}; it must be in 1..{_SUBSET_MAX_COUNT}")
+    return value
+
+
+def _subsetter(name: str, backends: int, frontends: int, size: int, seed: int | None) -> Subsetter:
+    """The algorithm ``name`` over backends ``0 .. backends - 1``."""
+    ids = range(backends)
+    if name == "ringsteady":
+        return Ringsteady(ids, subset_size=size, frontends=frontends, seed=seed)
+    if name == "ringsteady-rank":
+        return Ringsteady(ids, subset_size=size, frontends=frontends, seed=seed, scaling="rank")
+    baseline = ClassicSubsetting if name == "classic" else RendezvousSubsetting
+    return baseline(ids, subset_size=size, frontends=frontends, seed=0 if seed is None else seed)
+
+
+def _subset_show(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    required = {
+        "--backends": args.subset_backends,
+        "--frontends": args.subset_frontends,
+        "--size": args.subset_size,
+    }
+    missing = [option for option, value in required.items() if value is None]
+    if missing:
+        parser.error(
+            f"the following arguments are required: {', '.join(missing)} "
+            "(or an action: compare, loops)"
+        )
+    count = _check_subset_count(args.subset_backends, "--backends")
+    frontends = _check_subset_count(args.subset_frontends, "--frontends")
+    size: int = args.subset_size
+    if frontends * size > _SUBSET_MAX_CONNECTIONS:
+        raise ConfigError(
+            f"--frontends * --size is {frontends * size:,}; at most "
+            f"{_SUBSET_MAX_CONNECTIONS:,} connections can be listed and measured"
+        )
+    name: str = args.subset_algorithm or "ringsteady"
+    seed: int | None = args.subset_seed
+    show: int = _SUBSET_DEFAULT_SHOW if args.subset_show is None else args.subset_show
+
+    def build() -> Subsetter:
+        return _subsetter(name, count, frontends, size, seed)
+
+    algorithm = build()
+    before = algorithm.subsets()
+    shuffled = "" if seed is None else f", seed {seed}"
+    say = _printer(out)
+    say(
+        f"{name}: {_plural(count, 'backend')} (ids 0..{count - 1}), "
+        f"{_plural(frontends, 'frontend')}, subset size {size}{shuffled}"
+    )
+    listed = frontends if show == _SHOW_ALL else min(show, frontends)
+    if listed:
+        say()
+        rows: list[tuple[str, ...]] = [("frontend", "subset")]
+        rows += [(str(f), " ".join(map(str, before[f]))) for f in range(listed)]
+        for line in _columns(rows, right=(0,)):
+            say(line)
+        if listed < frontends:
+            say(f"... {frontends - listed} more (--show all lists every subset)")
+    say()
+    shares = balance(algorithm)
+    say(f"balance: connections per backend, mean F*k/B = {shares.mean:.2f}")
+    say(f"  max/mean     {shares.max_over_mean:.3f}  (busiest backend: {shares.maximum})")
+    say(f"  min/mean     {shares.min_over_mean:.3f}  (idlest backend: {shares.minimum})")
+    say(f"  max-min      {shares.spread}")
+    say(f"  utilisation  {shares.utilisation:.3f}  (mean/max)")
+    say()
+    say("churn: what one change does to the subsets of the frontends present before and after")
+    rows = [
+        (
+            "change",
+            "subsets changed",
+            "most members changed",
+            "connections created",
+            "ideal",
+            "relative",
+        )
+    ]
+    grown = build()
+    grown.add_backend(count)
+    added = churn(before, grown.subsets(), ideal=frontends * size / (count + 1))
+    rows.append(_churn_row(f"+1 backend ({count})", added))
+    if size < count:
+        removed_id = algorithm.backends[count // 2]
+        shrunk = build()
+        shrunk.remove_backend(removed_id)
+        removed = churn(before, shrunk.subsets(), ideal=frontends * size / count)
+        rows.append(_churn_row(f"-1 backend ({removed_id})", removed))
+    else:
+        rows.append(("-1 backend", "-", "-", "-", "-", "-"))
+    more = build()
+    more.set_frontends(frontends + 1)
+    rows.append(_churn_row("+1 frontend", churn(before, more.subsets())))
+    if frontends > 1:
+        fewer = build()
+        fewer.set_frontends(frontends - 1)
+        rows.append(_churn_row("-1 frontend", churn(before, fewer.subsets())))
+    for line in _columns(rows):
+        say(f"  {line}")
+    say("  ideal: the fair share of the backend added or removed, F*k/B; relative: created/ideal")
+    if size >= count:
+        say("  (no backend can be removed: every backend is in every subset)")
+    say()
+    variety = diversity(before)
+    sharing = "frontend uses" if variety.max_sharing == 1 else "frontends share"
+    say(
+        f"diversity: {_plural(variety.distinct, 'distinct subset')}; at most "
+        f"{variety.max_sharing} {sharing} one"
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _churn_row(label: str, change: Churn) -> tuple[str, ...]:
+    return (
+        label,
+        str(change.frontends_changed),
+        str(change.max_members_changed),
+        str(change.connections_created),
+        f"{change.ideal:.1f}" if change.ideal else "0",
+        f"{change.relative:.2f}" if change.ideal else "-",
+    )
+
+
+def _subset_compare(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    sizes = [_parse_int(text, "--sizes", parser) for text in args.sizes.split(",")]
+    names = [name.strip() for name in args.algorithms.split(",")]
+    for name in names:
+        if name not in ALGORITHMS:
+            parser.error(f"--algorithms value {name!r} is not one of {', '.join(ALGORITHMS)}")
+    report: Comparison = compare(
+        args.backends,
+        frontends=args.frontends,
+        subset_sizes=sizes,
+        algorithms=names,
+        seed=args.seed,
+    )
+    print(report.render(), file=out)
+
+
+def _parse_int(text: str, option: str, parser: argparse.ArgumentParser) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        parser.error(f"{option} value {text.strip()!r} is not an integer")
+
+
+def _subset_loops(args: argparse.Namespace, out: TextIO) -> None:
+    plan = plan_event_loops(
+        args.origins, loops=args.loops, min_size=args.min_size, max_size=args.max_size
+    )
+    for line in _plan_lines(plan, min_size=args.min_size, max_size=args.max_size):
+        print(line, file=out)
+
+
+def _plan_lines(plan: EventLoopPlan, *, min_size: int, max_size: int) -> list[str]:
+    count = plan.subset_count
+    sizes = sorted(set(plan.subset_sizes), reverse=True)
+    size_text = " or ".join(map(str, sizes)) if sizes else "0"
+    all_to_all = plan.origins * plan.loops
+    saved = f"{all_to_all / plan.connections:.1f}x fewer" if plan.connections else "none"
+    loops = "loop" if plan.replication == 1 else "loops"
+    replication = f"{plan.replication} {loops} per subset"
+    if len(set(plan.loops_per_subset)) > 1:
+        extra = plan.loops % count
+        replication += f" ({extra} of the subsets serve one loop more)"
+    lines = [
+        f"{plan.origins} origins, {plan.loops} event loops, ideal subset size "
+        f"{min_size}..{max_size}",
+        f"  subsets      {count} of {size_text} origins",
+        f"  replication  {replication}",
+        f"  connections  {plan.connections:,} (all-to-all: {all_to_all:,}; {saved})",
+        "",
+        "subset r holds the origins whose stable index i has i mod "
+        f"{count} == r; loop j uses subset j mod {count}",
+    ]
+    rows: list[tuple[str, ...]] = [("subset", "origins", "loops")]
+    for subset in range(count):
+        used = list(range(subset, plan.loops, count))
+        shown = " ".join(map(str, used[:8]))
+        if len(used) > 8:
+            shown += f" ... {used[-1]} ({len(used)} loops)"
+        rows.append((str(subset), str(plan.subset_sizes[subset]), shown))
+    lines += _columns(rows, right=(0, 1))
+    return lines
+
+
+def _printer(out: TextIO) -> Callable[..., None]:
+    def say(line: str = "") -> None:
+        print(line, file=out)
+
+    return say
+
+
 def _demo(seed: int, out: TextIO) -> None:
     rng = random.Random(seed)
 
@@ -544,6 +896,73 @@ def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
     rest = {server: weight for server, weight in weights.items() if server != removed}
     change = maglev.diff(MaglevTable(rest))
     rows.append(_disruption_row("Maglev", change, maglev.counts()[removed]))
+    for line in _columns(rows):
+        say(f"   {line}")
+    say()
+    _demo_subsetting(say)
+
+
+def _demo_subsetting(say: Callable[..., None]) -> None:
+    origins, loops = 400, 32
+    plan = plan_event_loops(origins, loops=loops)
+    all_to_all = origins * loops
+    say(
+        f"9. Subsets per event loop (Netflix Zuul): {origins} origins, a proxy with {loops} "
+        "event loops"
+    )
+    say(
+        f"   {plan.subset_count} subsets of {plan.subset_sizes[0]} origins, each used by "
+        f"{plan.replication} loops: {plan.connections:,} connections instead of "
+        f"{all_to_all:,} ({all_to_all // plan.connections}x fewer)"
+    )
+    subsets = EventLoopSubsets(range(origins), loops=loops)
+    change = subsets.replace_origin(3, origins)
+    say(
+        f"   one origin replaced: {len(change.loops)} loops (one subset) open a connection, "
+        f"not all {loops} ({loops // len(change.loops)}x less churn)"
+    )
+    say()
+
+    backends, frontends, size = 100, 300, 10
+    report = compare(backends, frontends=frontends, subset_sizes=[size])
+    ideal = frontends * size / (backends + 1)
+    say(
+        f"10. Subsets across frontends: {backends} backends, {frontends} frontends, "
+        f"{size} backends each"
+    )
+    say(
+        "   one backend added: the least churn possible is its fair share of the "
+        f"connections, F*k/B = {ideal:.1f}"
+    )
+    rows: list[tuple[str, ...]] = [
+        ("algorithm", "subsets changed", "most members changed", "created", "vs ideal")
+    ]
+    for row in report.rows:
+        rows.append(
+            (
+                row.algorithm,
+                str(row.added.frontends_changed),
+                str(row.added.max_members_changed),
+                str(row.added.connections_created),
+                f"{row.added.relative:.2f}x",
+            )
+        )
+    for line in _columns(rows):
+        say(f"   {line}")
+    mean = frontends * size / backends
+    say(f"   connections per backend (mean {mean:g}): the busiest and idlest against the mean")
+    rows = [("algorithm", "max/mean", "min/mean", "max-min", "utilisation")]
+    for row in report.rows:
+        shares = row.balance
+        rows.append(
+            (
+                row.algorithm,
+                f"{shares.max_over_mean:.3f}",
+                f"{shares.min_over_mean:.3f}",
+                str(shares.spread),
+                f"{shares.utilisation:.3f}",
+            )
+        )
     for line in _columns(rows):
         say(f"   {line}")
 

@@ -6,9 +6,11 @@
 * :func:`van_der_corput`, :func:`bit_reverse`, :func:`vdc_order`: the sequence underneath.
 * :class:`ClassicSubsetting` and :class:`RendezvousSubsetting`: the baselines (the SRE book's
   deterministic subsetting, and highest-random-weight subsetting).
-* :mod:`lbkit.subsetting.metrics`: balance, churn, diversity, and :func:`compare`.
+* :mod:`lbkit.subsetting.metrics`: balance, churn, diversity, and
+  :func:`~lbkit.subsetting.compare`.
 * :class:`EventLoopSubsets`: Netflix Zuul's per-event-loop mode: a few disjoint subsets of the
-  origins, each served by several event loops, planned by :func:`plan_event_loops`.
+  origins, each served by several event loops, planned by
+  :func:`~lbkit.subsetting.plan_event_loops`.
 
 >>> ring = Ringsteady([f"backend-{i}" for i in range(100)], subset_size=10, frontends=300)
 >>> len(ring.subset_for(7))

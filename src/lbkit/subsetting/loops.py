@@ -11,7 +11,7 @@ loop it arrived on. If every loop connects to every origin, one instance holds
 ``loops * origins`` connections. Here the origins are split into ``S`` disjoint subsets and each
 loop connects to one of them.
 
-**The plan** (:func:`plan_event_loops`), for ``N`` origins and ``L`` loops:
+**The plan** (:func:`~lbkit.subsetting.plan_event_loops`), for ``N`` origins and ``L`` loops:
 
 * The subset count ``S`` is the smallest power of two with ``ceil(N / S) <= max_size``, but at
   most the largest power of two ``<= L`` (a subset no loop used would leave its origins idle).
@@ -51,8 +51,9 @@ index among the smallest subsets; a removed one frees its index, and only if tha
 subset two below the largest does one origin move: the one with the highest index in a largest
 subset, into the lowest free index of the shrunken one. So, while ``S`` holds, adding an origin
 changes one subset by one member, removing one changes at most two subsets by one member each, and
-:meth:`EventLoopSubsets.replace_origin` (or :meth:`~EventLoopSubsets.update`, which pairs
-removals with additions) changes one subset by one member. Subset sizes are always within one of
+:meth:`~lbkit.subsetting.EventLoopSubsets.replace_origin` (or
+:meth:`~lbkit.subsetting.EventLoopSubsets.update`, which pairs removals with additions) changes
+one subset by one member. Subset sizes are always within one of
 each other, after any sequence of changes.
 """
 

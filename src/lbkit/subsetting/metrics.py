@@ -14,7 +14,7 @@ ACM Queue 2022), where each frontend keeps one connection to every backend of it
 * **Diversity**: how many distinct subsets there are, and the most frontends sharing one (a
   backend failure hurts most where many frontends share a subset).
 
-:func:`compare` puts the algorithms side by side on the same sizes:
+:func:`~lbkit.subsetting.compare` puts the algorithms side by side on the same sizes:
 
 >>> report = compare(32, frontends=96, subset_sizes=[4])
 >>> [row.algorithm for row in report.rows]
@@ -70,7 +70,7 @@ def _ringsteady(
     return Ringsteady(backends, subset_size=subset_size, frontends=frontends, seed=seed)
 
 
-#: The algorithms :func:`compare` knows, by name.
+#: The algorithms :func:`~lbkit.subsetting.compare` knows, by name.
 ALGORITHMS: Mapping[str, Factory] = {
     "ringsteady": _ringsteady,
     "ringsteady-rank": _ringsteady_rank,
@@ -164,7 +164,8 @@ class ComparisonRow:
 
 @attrs.frozen
 class Comparison:
-    """Algorithms side by side on the same backends and frontends (see :func:`compare`)."""
+    """Algorithms side by side on the same backends and frontends (see
+    :func:`~lbkit.subsetting.compare`)."""
 
     backends: int
     frontends: int
