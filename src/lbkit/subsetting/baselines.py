@@ -50,7 +50,12 @@ class _Baseline:
     """Membership, frontends and validation, shared by the baselines."""
 
     def __init__(
-        self, backends: Iterable[ServerId], subset_size: int, frontends: int, seed: int
+        self,
+        backends: Iterable[ServerId],
+        *,
+        subset_size: int,
+        frontends: int,
+        seed: int = 0,
     ) -> None:
         checked = check_backends(backends)
         if not checked:
@@ -157,16 +162,6 @@ class ClassicSubsetting(_Baseline):
     [2, 2, 2, 2]
     """
 
-    def __init__(
-        self,
-        backends: Iterable[ServerId],
-        *,
-        subset_size: int,
-        frontends: int,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(backends, subset_size, frontends, seed)
-
     def _changed(self) -> None:
         super()._changed()
         self._rounds: dict[int, list[ServerId]] = {}
@@ -214,16 +209,6 @@ class RendezvousSubsetting(_Baseline):
     >>> hrw.subset_for(0) == hrw.subset_for(0) and len(set(hrw.subset_for(0)))
     2
     """
-
-    def __init__(
-        self,
-        backends: Iterable[ServerId],
-        *,
-        subset_size: int,
-        frontends: int,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(backends, subset_size, frontends, seed)
 
     def _changed(self) -> None:
         super()._changed()
