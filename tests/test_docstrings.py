@@ -19,6 +19,12 @@ import lbkit.forwarding.maglev
 import lbkit.forwarding.redirector
 import lbkit.forwarding.table
 import lbkit.hashing
+import lbkit.health
+import lbkit.health.events
+import lbkit.health.group
+import lbkit.health.hysteresis
+import lbkit.health.pools
+import lbkit.health.results
 import lbkit.subsetting
 import lbkit.subsetting.baselines
 import lbkit.subsetting.indices
@@ -31,6 +37,9 @@ PUBLIC_MODULES = [
     lbkit,
     lbkit.errors,
     lbkit.hashing,
+    lbkit.health,
+    lbkit.health.results,
+    lbkit.health.group,
     lbkit.forwarding.table,
     lbkit.forwarding.builder,
     lbkit.forwarding.disruption,
@@ -43,6 +52,9 @@ PUBLIC_MODULES = [
     lbkit.subsetting.ring,
     lbkit.subsetting.baselines,
     lbkit.subsetting.metrics,
+    lbkit.health.events,
+    lbkit.health.hysteresis,
+    lbkit.health.pools,
 ]
 
 

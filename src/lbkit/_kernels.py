@@ -31,6 +31,7 @@ __all__ = [
     "compiled_status",
     "forwarding",
     "hashing",
+    "health",
     "load",
     "maglev",
     "subsetting",
@@ -38,7 +39,7 @@ __all__ = [
 
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
-KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting")
+KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting", "health")
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
 _REQUIRE_EXTENSIONS = "LBKIT_REQUIRE_EXTENSIONS"
@@ -94,11 +95,13 @@ if TYPE_CHECKING:
     # that the compiled module mirrors them.
     from lbkit._pure import _forwarding as forwarding
     from lbkit._pure import _hashing as hashing
+    from lbkit._pure import _health as health
     from lbkit._pure import _maglev as maglev
     from lbkit._pure import _subsetting as subsetting
 else:
     forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
+    health = _chosen["health"]
     maglev = _chosen["maglev"]
     subsetting = _chosen["subsetting"]
 
