@@ -35,6 +35,8 @@ nitpick_ignore = [
     ("py:mod", "ipaddress"),
     ("py:class", "array"),
     ("py:class", "array.array"),
+    ("py:class", "collections.abc.Callable"),
+    ("py:class", "collections.abc.Hashable"),
     ("py:class", "collections.abc.Iterable"),
     ("py:class", "collections.abc.Mapping"),
     ("py:class", "collections.abc.Sequence"),

@@ -1,8 +1,9 @@
-"""The lbkit command line: info, hash, table, subset, demo, --version, and one-line errors."""
+"""The lbkit command line: info, hash, table, subset, health, demo, --version, and one-line errors."""
 
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -784,3 +785,311 @@ def test_subset_errors(
     code, err = fail(["subset", *argv], capsys)
     assert code == status
     assert err.startswith(message), err
+
+
+def health_document() -> dict[str, Any]:
+    """A group with a critical, a monitoring-only and a disabled member, regions, and results
+    of which one is stale."""
+
+    def result(
+        monitor: str, endpoint: str, location: str, up: bool, rtt: float | None, at: float
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "monitor": monitor,
+            "endpoint": endpoint,
+            "location": location,
+            "up": up,
+            "observed_at": at,
+        }
+        if rtt is not None:
+            entry["rtt"] = rtt
+        return entry
+
+    return {
+        "group": {
+            "members": [
+                {"monitor": "http", "must_be_healthy": True},
+                {"monitor": "tcp"},
+                {"monitor": "db"},
+                {"monitor": "trace", "monitoring_only": True},
+                {"monitor": "legacy", "enabled": False},
+            ],
+            "max_age": 60,
+            "threshold": 0.5,
+            "unknown_votes": "abstain",
+            "critical_votes_in_majority": False,
+            "regions": {"ams": "eu", "fra": "eu", "iad": "us"},
+        },
+        "now": 1000,
+        "results": [
+            result("http", "web-1", "ams", True, 0.012, 990),
+            result("tcp", "web-1", "ams", True, 0.010, 990),
+            result("db", "web-1", "ams", False, None, 990),
+            result("trace", "web-1", "ams", False, 0.5, 990),
+            result("legacy", "web-1", "ams", False, None, 990),
+            result("http", "web-1", "fra", False, None, 995),
+            result("tcp", "web-1", "fra", True, 0.016, 995),
+            result("http", "web-1", "iad", True, 0.085, 930),
+            result("tcp", "web-1", "iad", True, 0.081, 992),
+            result("db", "web-1", "iad", True, 0.090, 992),
+            result("tcp", "web-2", "iad", False, None, 998),
+        ],
+    }
+
+
+HEALTH_OUTPUT = [
+    "members   http (critical), tcp, db, trace (monitoring only), legacy (disabled)",
+    "location  DOWN if a critical member is down, else if more than half of the votes are down",
+    "endpoint  UP if more than 0.5 of the regions (regions first) are UP",
+    "results   11 at now=1000; unknown after 60 s, then they abstain",
+    "",
+    "web-1: DOWN, latency 37.5 ms, quorum-down: 1 of 2 regions are up (not more than 0.5)",
+    "  regions: eu down (1 of 2 locations up), us up (1 of 1 locations up)",
+    "  location  region  verdict  latency  reason",
+    "  ams       eu      up       11.0 ms  majority-up: 1 of 2 voting results are down "
+    "(not more than half)",
+    "  fra       eu      down     16.0 ms  critical-down: critical member 'http' reports down",
+    "  iad       us      up       85.5 ms  majority-up: 0 of 2 voting results are down "
+    "(not more than half)",
+    "",
+    "web-2: DOWN, latency -, quorum-down: 0 of 1 regions are up (not more than 0.5)",
+    "  regions: eu unknown (no location has a verdict), us down (0 of 1 locations up)",
+    "  location  region  verdict  latency  reason",
+    "  ams       eu      unknown        -  no-votes: no voting member has a current result",
+    "  fra       eu      unknown        -  no-votes: no voting member has a current result",
+    "  iad       us      down           -  majority-down: 1 of 1 voting results are down "
+    "(more than half)",
+]
+
+
+def write_json(path: Path, document: object) -> str:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return str(path)
+
+
+def test_health_eval_prints_verdicts_reasons_and_latencies(impl: Any, tmp_path: Path) -> None:
+    """health eval prints the rules, then each endpoint's verdict, latency and reason, its
+    regions and one aligned row per location; the stale HTTP result at iad does not count,
+    monitoring-only and disabled members never vote nor count in the latency."""
+    path = write_json(tmp_path / "health.json", health_document())
+    status, output = run(["health", "eval", path])
+    assert status == 0
+    assert output.splitlines() == HEALTH_OUTPUT
+
+
+def test_health_eval_now(impl: Any, tmp_path: Path) -> None:
+    """--now overrides the file's now; without either, the latest observed_at is now."""
+    document = health_document()
+    path = write_json(tmp_path / "health.json", document)
+    _, later = run(["health", "eval", path, "--now", "1100"])
+    assert "results   11 at now=1100; unknown after 60 s, then they abstain" in later
+    assert "web-1: UNKNOWN, latency -, no-verdicts: none of the regions has a verdict" in later
+    del document["now"]
+    path = write_json(tmp_path / "latest.json", document)
+    _, latest = run(["health", "eval", path])
+    assert "results   11 at now=998; " in latest
+
+
+def test_health_eval_without_regions_or_results(impl: Any, tmp_path: Path) -> None:
+    """Without regions the quorum is over locations and there is no region column; a file
+    without results prints the rules and no endpoint."""
+    document = health_document()
+    del document["group"]["regions"]
+    document["group"]["critical_votes_in_majority"] = True
+    document["group"]["unknown_votes"] = "down"
+    path = write_json(tmp_path / "health.json", document)
+    _, output = run(["health", "eval", path])
+    lines = output.splitlines()
+    assert lines[1].endswith("more than half of the votes are down (critical members vote too)")
+    assert lines[2] == "endpoint  UP if more than 0.5 of the locations are UP"
+    assert lines[3].endswith("then they count as down")
+    assert "  location  verdict  latency  reason" in lines
+    assert "regions" not in output
+    document["results"] = []
+    path = write_json(tmp_path / "empty.json", document)
+    status, output = run(["health", "eval", path])
+    assert status == 0
+    assert (
+        output.splitlines()[-1]
+        == "results   0 at now=1000; unknown after 60 s, then they count as down"
+    )
+
+
+def _change(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``document`` with the value at a dotted ``path`` (list indices as numbers)
+    replaced, or deleted when ``value`` is ``_DELETE``."""
+    copy: dict[str, Any] = json.loads(json.dumps(document))
+    *parents, last = path.split(".")
+    node: Any = copy
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    key_: Any = int(last) if isinstance(node, list) else last
+    if value is _DELETE:
+        del node[key_]
+    else:
+        node[key_] = value
+    return copy
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("group", _DELETE, "$ lacks the key 'group'"),
+        ("results", {}, "$.results is an object; it must be a list"),
+        ("extra", 1, "$ has the unknown key 'extra'; the keys are group, results, now"),
+        ("now", "soon", "$.now is a string; it must be a number"),
+        ("group.members", [], "$.group.members is empty; a group needs at least one member"),
+        (
+            "group.members.1.monitor",
+            5,
+            "$.group.members[1].monitor is a number; it must be a string",
+        ),
+        ("group.members.1.critical", True, "$.group.members[1] has the unknown key 'critical'"),
+        ("group.members.1", "tcp", "$.group.members[1] is a string; it must be an object"),
+        ("group.members.1.monitor", _DELETE, "$.group.members[1] lacks the key 'monitor'"),
+        (
+            "group.members.3.must_be_healthy",
+            True,
+            "$.group.members[3]: member 'trace' has must_be_healthy=True and monitoring_only=True",
+        ),
+        (
+            "group.members.1.monitor",
+            "http",
+            "$.group.members[1] repeats monitor 'http'; each monitor may be a member once",
+        ),
+        ("group.max_members", 4, "$.group.members has 5 members; at most max_members=4"),
+        ("group.max_members", 2.5, "$.group.max_members is a number; it must be an integer"),
+        ("group.max_age", 0, "$.group.max_age is 0.0; it must be finite and > 0"),
+        ("group.threshold", 1, "$.group.threshold is 1.0; it must be in [0, 1)"),
+        ("group.unknown_votes", "maybe", "$.group.unknown_votes is 'maybe'; it must be one of"),
+        (
+            "group.critical_votes_in_majority",
+            "yes",
+            "$.group.critical_votes_in_majority is a string; it must be a boolean",
+        ),
+        ("group.regions", ["eu"], "$.group.regions is a list; it must be an object"),
+        ("group.regions.ams", 1, "$.group.regions['ams'] is a number; it must be a string"),
+        ("group.regions.ams", _DELETE, "$.results[0].location is 'ams'; regions does not map it"),
+        ("results.0", [], "$.results[0] is a list; it must be an object"),
+        ("results.0.up", "yes", "$.results[0].up is a string; it must be a boolean"),
+        ("results.0.up", None, "$.results[0].up is null; it must be a boolean"),
+        ("results.0.observed_at", _DELETE, "$.results[0] lacks the key 'observed_at'"),
+        ("results.0.observed_at", 1e400, "$.results[0].observed_at is inf; it must be a finite"),
+        ("results.0.rtt", -0.5, "$.results[0].rtt is -0.5; it must be None or finite and >= 0"),
+        ("results.0.monitor", "dns", "$.results[0].monitor is 'dns'; it is not a member"),
+        ("results.0.observed_at", 1010, "$.results[0].observed_at is 1010, 10 s after now"),
+    ],
+)
+def test_health_eval_schema_and_value_errors(
+    impl: Any,
+    path: str,
+    value: Any,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A document of the wrong shape, or with values lbkit rejects, is one line naming the file
+    and the JSON path, with status 1."""
+    file = tmp_path / "bad.json"
+    # json.dumps writes inf as Infinity, which is not JSON; 1e400 is, and reads as inf.
+    text = json.dumps(_change(health_document(), path, value)).replace("Infinity", "1e400")
+    file.write_text(text, encoding="utf-8")
+    code, err = fail(["health", "eval", str(file)], capsys)
+    assert code == 1
+    assert err.startswith(f"lbkit: error: {file}: {message}"), err
+
+
+def test_health_eval_file_errors(
+    impl: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing files, directories, bytes that are not UTF-8, text that is not JSON and JSON's
+    non-standard NaN are one-line errors with status 1; so is a non-finite --now."""
+    missing = tmp_path / "missing.json"
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"group": ', encoding="utf-8")
+    nan = tmp_path / "nan.json"
+    nan.write_text("NaN", encoding="utf-8")
+    good = write_json(tmp_path / "good.json", health_document())
+    cases = [
+        ([str(missing)], f"cannot read {missing}: No such file or directory"),
+        ([str(tmp_path)], f"cannot read {tmp_path}: Is a directory"),
+        ([str(binary)], f"{binary}: not UTF-8 text"),
+        ([str(broken)], f"{broken}: not valid JSON: Expecting value: line 1 column 11"),
+        ([str(nan)], f"{nan}: not valid JSON: NaN is not a JSON number"),
+        ([good, "--now", "nan"], f"{good}: now is nan; it must be finite"),
+    ]
+    for argv, message in cases:
+        code, err = fail(["health", "eval", *argv], capsys)
+        assert code == 1
+        assert err.startswith(f"lbkit: error: {message}"), err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["health"], "lbkit health: error: the following arguments are required: ACTION"),
+        (
+            ["health", "eval"],
+            "lbkit health eval: error: the following arguments are required: FILE",
+        ),
+        (
+            ["health", "eval", "x.json", "--now", "later"],
+            "lbkit health eval: error: argument --now: invalid float value: 'later'",
+        ),
+        (["health", "check", "x.json"], "lbkit health: error: argument ACTION: invalid choice"),
+    ],
+)
+def test_health_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Usage mistakes exit 2 with one line naming the subcommand."""
+    code, err = fail(argv, capsys)
+    assert code == 2
+    assert err.startswith(message), err
+
+
+def test_health_eval_help_documents_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """health eval --help shows the JSON format with every key."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["health", "eval", "--help"], out=io.StringIO())
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for key in (
+        *health_document()["group"],
+        "must_be_healthy",
+        "monitoring_only",
+        "enabled",
+        "max_members",
+        "future_tolerance",
+        "observed_at",
+        "rtt",
+        "--now",
+    ):
+        assert key in text, key
+
+
+def test_demo_health(impl: Any) -> None:
+    """The health part of the demo: lhr's failing critical HTTP check takes lhr DOWN with its
+    reason, web-1 stays UP by quorum of regions, and the flapping check never flips web-2
+    through Hysteresis."""
+    _, output = run(["demo"])
+    health = output[output.index("11. Quorum health") :]
+    lines = [line.strip() for line in health.splitlines()]
+    assert (
+        "lhr       eu      down      13.0 ms  critical-down: critical member 'http' reports down"
+        in lines
+    )
+    ups = [line for line in lines if line.split()[2:3] == ["up"] and "regions" not in line]
+    assert len(ups) == 5
+    assert all("majority-up: 0 of 2 voting results are down" in line for line in ups)
+    assert "regions: eu up (2 of 3 locations up), us up (3 of 3 locations up)" in lines
+    assert "web-1: UP, latency 61.0 ms, quorum-up: 2 of 2 regions are up (more than 0.5)" in lines
+    assert lines[-1] == (
+        "the raw verdict flips 6 times; through Hysteresis(consecutive_up=2, "
+        "consecutive_down=2) 0 times (web-2 stays UP)"
+    )

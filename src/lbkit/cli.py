@@ -1,5 +1,5 @@
-"""The ``lbkit`` command line: ``--version``, ``info``, ``hash``, ``table``, ``subset`` and
-``demo``.
+"""The ``lbkit`` command line: ``--version``, ``info``, ``hash``, ``table``, ``subset``,
+``health`` and ``demo``.
 
 Errors print one line (``lbkit: error: ...``) to stderr and exit with status 2 for a usage
 mistake or 1 for a rejected value or a file that cannot be read or written; no traceback.
@@ -8,13 +8,16 @@ mistake or 1 for a rejected value or a file that cannot be read or written; no t
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import random
+import re
 import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import lbkit
 from lbkit import _kernels
@@ -36,6 +39,15 @@ from lbkit.hashing import (
     hash_key,
     hash_many,
     hash_packed,
+)
+from lbkit.health import (
+    UNKNOWN_VOTES,
+    EndpointHealth,
+    Hysteresis,
+    Member,
+    MonitorGroup,
+    MonitorResult,
+    Verdict,
 )
 from lbkit.subsetting import (
     ALGORITHMS,
@@ -95,6 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_table_parser(commands)
     _add_subset_parser(commands)
+    _add_health_parser(commands)
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
@@ -115,6 +128,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _table(args, args.subparser, out)
         elif args.command == "subset":
             _subset(args, args.subparser, out)
+        elif args.command == "health":
+            _health_eval(args, out)
         else:
             _demo(args.seed, out)
         out.flush()  # inside the try, so a reader that went away is handled below
@@ -900,6 +915,8 @@ def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
         say(f"   {line}")
     say()
     _demo_subsetting(say)
+    say()
+    _demo_health(say)
 
 
 def _demo_subsetting(say: Callable[..., None]) -> None:
@@ -994,3 +1011,404 @@ def _swaps(before: ForwardingTable, after: ForwardingTable) -> int:
         ):
             count += 1
     return count
+
+
+# -- lbkit health ----------------------------------------------------------------------------
+
+_HEALTH_FORMAT = """\
+FILE is a JSON object with two keys, "group" and "results", and optionally "now":
+
+  {
+    "group": {
+      "members": [
+        {"monitor": "http", "must_be_healthy": true},
+        {"monitor": "tcp"},
+        {"monitor": "db"},
+        {"monitor": "trace", "monitoring_only": true},
+        {"monitor": "legacy", "enabled": false}
+      ],
+      "max_age": 60,
+      "threshold": 0.5,
+      "unknown_votes": "abstain",
+      "critical_votes_in_majority": false,
+      "regions": {"ams": "eu", "fra": "eu", "iad": "us"}
+    },
+    "now": 1000,
+    "results": [
+      {"monitor": "http", "endpoint": "web-1", "location": "ams",
+       "up": true, "rtt": 0.012, "observed_at": 995}
+    ]
+  }
+
+A member needs "monitor"; its flags default to false (enabled to true). The other group keys
+are optional and are MonitorGroup's options with its defaults: max_members (5), max_age (180
+s), future_tolerance (5 s), unknown_votes ("abstain", "up" or "down"),
+critical_votes_in_majority (false), threshold (0.5) and regions (location -> region, for
+region-first folding). A result needs monitor, endpoint, location, up and observed_at
+(seconds); rtt (seconds) is optional. The time of the evaluation is --now, else "now", else
+the latest observed_at in the file."""
+
+
+class _SchemaError(_FileError):
+    """A JSON document that does not have the shape ``lbkit health eval`` reads."""
+
+
+def _add_health_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    health = commands.add_parser(
+        "health",
+        help="quorum health: fold monitor results into verdicts",
+        description="Quorum health aggregation with lbkit.health.",
+    )
+    actions = health.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    evaluate = actions.add_parser(
+        "eval",
+        help="evaluate a monitor group's results from a JSON file",
+        description="Read a monitor group and monitor results from FILE (JSON), fold them with\n"
+        "lbkit.health.MonitorGroup.evaluate and print every endpoint's verdict and each\n"
+        "location's, with their reasons and latencies.",
+        epilog=_HEALTH_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("file", metavar="FILE", help="the JSON document (see below)")
+    evaluate.add_argument(
+        "--now", type=float, metavar="T", help="the time of the evaluation, in seconds"
+    )
+    evaluate.set_defaults(subparser=evaluate)
+
+
+_GROUP_KEYS = {
+    "members": "a list",
+    "max_members": "an integer",
+    "max_age": "a number",
+    "future_tolerance": "a number",
+    "unknown_votes": "a string",
+    "critical_votes_in_majority": "a boolean",
+    "threshold": "a number",
+    "regions": "an object",
+}
+_MEMBER_KEYS = {
+    "monitor": "a string",
+    "must_be_healthy": "a boolean",
+    "monitoring_only": "a boolean",
+    "enabled": "a boolean",
+}
+_RESULT_KEYS = {
+    "monitor": "a string",
+    "endpoint": "a string",
+    "location": "a string",
+    "up": "a boolean",
+    "rtt": "a number",
+    "observed_at": "a number",
+}
+_TOP_KEYS = {"group": "an object", "results": "a list", "now": "a number"}
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _fits(value: object, kind: str) -> bool:
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a number":
+        return (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    return _json_kind(value) == kind
+
+
+def _object(
+    value: object,
+    path: str,
+    keys: dict[str, str],
+    required: Sequence[str],
+    *,
+    nullable: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Check one JSON object against its keys and their kinds; ``path`` names it in errors."""
+    if not isinstance(value, dict):
+        raise _SchemaError(f"{path} is {_json_kind(value)}; it must be an object")
+    for key in value:
+        if key not in keys:
+            known = ", ".join(keys)
+            raise _SchemaError(f"{path} has the unknown key {key!r}; the keys are {known}")
+    for key in required:
+        if key not in value:
+            raise _SchemaError(f"{path} lacks the key {key!r}")
+    for key, item in value.items():
+        if item is None and key in nullable:
+            continue
+        if not _fits(item, keys[key]):
+            if _json_kind(item) == "a number" and keys[key] == "a number":
+                raise _SchemaError(f"{path}.{key} is {item!r}; it must be a finite number")
+            raise _SchemaError(f"{path}.{key} is {_json_kind(item)}; it must be {keys[key]}")
+    return value
+
+
+def _read_health(path: str) -> tuple[MonitorGroup, list[MonitorResult], float | None]:
+    """The group, the results and the file's ``now`` from a JSON document."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise _FileError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise _FileError(f"{path}: not UTF-8 text") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise _FileError(f"{path}: not valid JSON: {error}") from None
+    except ValueError as error:
+        raise _FileError(f"{path}: not valid JSON: {error}") from None
+    try:
+        return _health_document(document)
+    except _SchemaError as error:
+        raise _SchemaError(f"{path}: {error}") from None
+    except LbkitError as error:
+        raise type(error)(f"{path}: {error}") from None
+
+
+def _at(path: str, error: LbkitError, keys: Sequence[str]) -> LbkitError:
+    """``error`` with its message placed at ``path``: lbkit names arguments the way the JSON
+    names keys, so ``threshold is 1.0`` at ``$.group`` becomes ``$.group.threshold is 1.0``."""
+    message = str(error)
+    name = re.split(r"[ \[.]", message, maxsplit=1)[0]
+    joined = f"{path}.{message}" if name in keys else f"{path}: {message}"
+    return type(error)(joined)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _health_document(document: object) -> tuple[MonitorGroup, list[MonitorResult], float | None]:
+    top = _object(document, "$", _TOP_KEYS, ("group", "results"))
+    spec = _object(top["group"], "$.group", _GROUP_KEYS, ("members",), nullable=("regions",))
+    members = []
+    for index, item in enumerate(spec["members"]):
+        where = f"$.group.members[{index}]"
+        fields = _object(item, where, _MEMBER_KEYS, ("monitor",))
+        try:
+            members.append(Member(**fields))
+        except LbkitError as error:
+            raise _at(where, error, tuple(_MEMBER_KEYS)) from None
+    options = {key: value for key, value in spec.items() if key != "members"}
+    if "unknown_votes" in options and options["unknown_votes"] not in UNKNOWN_VOTES:
+        ways = ", ".join(repr(way) for way in UNKNOWN_VOTES)
+        raise _SchemaError(
+            f"$.group.unknown_votes is {options['unknown_votes']!r}; it must be one of {ways}"
+        )
+    for location, region in (options.get("regions") or {}).items():
+        if not isinstance(region, str):
+            raise _SchemaError(
+                f"$.group.regions[{location!r}] is {_json_kind(region)}; it must be a string"
+            )
+    try:
+        group = MonitorGroup(members, **options)
+    except LbkitError as error:
+        raise _at("$.group", error, tuple(_GROUP_KEYS)) from None
+    results = []
+    for index, item in enumerate(top["results"]):
+        where = f"$.results[{index}]"
+        fields = _object(
+            item,
+            where,
+            _RESULT_KEYS,
+            ("monitor", "endpoint", "location", "up", "observed_at"),
+            nullable=("rtt",),
+        )
+        try:
+            results.append(MonitorResult(**fields))
+        except LbkitError as error:
+            raise _at(where, error, tuple(_RESULT_KEYS)) from None
+    now = top.get("now")
+    return group, results, None if now is None else float(now)
+
+
+def _health_eval(args: argparse.Namespace, out: TextIO) -> None:
+    group, results, file_now = _read_health(args.file)
+    if args.now is not None:
+        now = args.now
+    elif file_now is not None:
+        now = file_now
+    elif results:
+        now = max(result.observed_at for result in results)
+    else:
+        now = 0.0
+    try:
+        report = group.evaluate(results, now=now)
+    except LbkitError as error:
+        # The library names results by their index, as $.results[i] does in the file.
+        message = str(error)
+        where = "$." if message.startswith("results[") else ""
+        raise type(error)(f"{args.file}: {where}{message}") from None
+    for line in _health_lines(group, report, now, len(results)):
+        print(line, file=out)
+
+
+def _member_label(member: Member) -> str:
+    if not member.enabled:
+        return f"{member.monitor} (disabled)"
+    if member.must_be_healthy:
+        return f"{member.monitor} (critical)"
+    if member.monitoring_only:
+        return f"{member.monitor} (monitoring only)"
+    return member.monitor
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _health_lines(
+    group: MonitorGroup, report: dict[str, EndpointHealth], now: float, results: int
+) -> list[str]:
+    critical = " (critical members vote too)" if group.critical_votes_in_majority else ""
+    scope = "locations" if group.regions is None else "regions (regions first)"
+    lines = _columns(
+        [
+            ("members", ", ".join(_member_label(member) for member in group.members)),
+            (
+                "location",
+                "DOWN if a critical member is down, else if more than half of the votes are down"
+                + critical,
+            ),
+            ("endpoint", f"UP if more than {group.threshold:g} of the {scope} are UP"),
+            (
+                "results",
+                f"{results} at now={now:g}; unknown after {group.max_age:g} s, then they "
+                + (
+                    "abstain"
+                    if group.unknown_votes == "abstain"
+                    else f"count as {group.unknown_votes}"
+                ),
+            ),
+        ],
+        right=(),
+    )
+    for endpoint, health in report.items():
+        lines.append("")
+        lines.append(
+            f"{endpoint}: {str(health.verdict).upper()}, latency {_ms(health.latency)}, "
+            f"{health.reason}"
+        )
+        if group.regions is not None:
+            lines.append(f"  regions: {_region_summary(group.regions, health)}")
+        header: tuple[str, ...] = ("location", "verdict", "latency", "reason")
+        if group.regions is not None:
+            header = ("location", "region", "verdict", "latency", "reason")
+        rows: list[tuple[str, ...]] = [header]
+        for location in health.locations:
+            cells = [location.location]
+            if group.regions is not None:
+                cells.append(group.regions[location.location])
+            cells += [str(location.verdict), _ms(location.latency), str(location.reason)]
+            rows.append(tuple(cells))
+        lines += ["  " + line for line in _columns(rows, right=(len(header) - 2,))]
+    return lines
+
+
+def _region_summary(regions: dict[str, str], health: EndpointHealth) -> str:
+    """Each region's verdict as the region-first fold decides it: UP when more than half of
+    its locations with a verdict are UP."""
+    counts: dict[str, list[int]] = {name: [0, 0] for name in sorted(set(regions.values()))}
+    for location in health.locations:
+        if location.verdict is not Verdict.UNKNOWN:
+            tally = counts[regions[location.location]]
+            tally[0] += location.verdict is Verdict.UP
+            tally[1] += 1
+    parts = []
+    for name, (up, total) in counts.items():
+        if total == 0:
+            parts.append(f"{name} unknown (no location has a verdict)")
+        else:
+            verdict = "up" if 2 * up > total else "down"
+            parts.append(f"{name} {verdict} ({up} of {total} locations up)")
+    return ", ".join(parts)
+
+
+def _demo_health(say: Callable[..., None]) -> None:
+    regions = {"ams": "eu", "fra": "eu", "lhr": "eu", "iad": "us", "ord": "us", "sjc": "us"}
+    group = MonitorGroup(
+        [Member("http", must_be_healthy=True), Member("tcp"), Member("db")],
+        max_age=60.0,
+        regions=regions,
+    )
+    say(
+        "11. Quorum health: HTTP (critical), TCP and database checks, three data centres in "
+        "each of two regions"
+    )
+    rtts = {"ams": 0.011, "fra": 0.014, "lhr": 0.012, "iad": 0.081, "ord": 0.095, "sjc": 0.142}
+    results = []
+    for site, rtt in rtts.items():
+        for monitor, extra in (("http", 0.004), ("tcp", 0.0), ("db", 0.002)):
+            up = not (site == "lhr" and monitor == "http")
+            results.append(
+                MonitorResult(
+                    monitor,
+                    "web-1",
+                    site,
+                    up,
+                    rtt + extra if up else None,
+                    observed_at=95.0,
+                )
+            )
+    health = group.evaluate(results, now=100.0)["web-1"]
+    say("   lhr's HTTP check fails; the other checks pass everywhere")
+    rows: list[tuple[str, ...]] = [("location", "region", "verdict", "latency", "reason")]
+    for location in health.locations:
+        rows.append(
+            (
+                location.location,
+                regions[location.location],
+                str(location.verdict),
+                _ms(location.latency),
+                str(location.reason),
+            )
+        )
+    for line in _columns(rows, right=(3,)):
+        say(f"   {line}")
+    say(f"   regions: {_region_summary(regions, health)}")
+    say(f"   web-1: {str(health.verdict).upper()}, latency {_ms(health.latency)}, {health.reason}")
+
+    # A flapping critical HTTP check, seen from every data centre: without hysteresis each
+    # probe flips the endpoint; with 2 consecutive results needed, nothing flips.
+    hysteresis = Hysteresis(consecutive_up=2, consecutive_down=2)
+    raw_flips = filtered_flips = 0
+    raw_before = filtered_before = True
+    probes = 6
+    for probe in range(probes):
+        now = 100.0 + 10.0 * probe
+        up = probe % 2 == 1
+        raw = []
+        filtered = []
+        for site in regions:
+            for monitor in ("http", "tcp", "db"):
+                state = up if monitor == "http" else True
+                kept = hysteresis.observe(monitor, "web-2", site, state, now=now)
+                raw.append(MonitorResult(monitor, "web-2", site, state, observed_at=now))
+                filtered.append(MonitorResult(monitor, "web-2", site, kept, observed_at=now))
+        raw_up = group.evaluate(raw, now=now)["web-2"].healthy
+        filtered_up = group.evaluate(filtered, now=now)["web-2"].healthy
+        raw_flips += raw_up != raw_before
+        filtered_flips += filtered_up != filtered_before
+        raw_before, filtered_before = raw_up, filtered_up
+    say(
+        f"   web-2's HTTP check flaps (down, up, down, ...) at every data centre for {probes} "
+        "probes:"
+    )
+    say(
+        f"   the raw verdict flips {raw_flips} times; through Hysteresis(consecutive_up=2, "
+        f"consecutive_down=2) {filtered_flips} times (web-2 stays "
+        f"{'UP' if filtered_before else 'DOWN'})"
+    )

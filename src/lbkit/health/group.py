@@ -26,7 +26,8 @@ The rules follow Cloudflare Load Balancing's Monitor Groups and health monitor r
    out.
 
 The fold itself is a kernel (``lbkit._kernels.health.fold``) over plain byte arrays, so a batch
-of 300 locations x 5 members x 1,000 endpoints costs one call: :meth:`MonitorGroup.evaluate_many`.
+of 300 locations x 5 members x 1,000 endpoints costs one call:
+:meth:`lbkit.health.MonitorGroup.evaluate_many`.
 """
 
 from __future__ import annotations

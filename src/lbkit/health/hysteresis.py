@@ -9,9 +9,9 @@ Two layers, each usable alone:
   probe never flips while both thresholds are 2 or more.
 * **Endpoint verdicts.** The caller folds the filtered member states into a raw endpoint
   verdict (for example with a monitor group's quorum) and passes it to
-  :meth:`Hysteresis.update_endpoint`. A changed verdict then holds for at least ``min_dwell``
-  seconds, and a DOWN endpoint comes back UP only once its raw verdict has been UP without a
-  break for ``failback_delay`` seconds.
+  :meth:`lbkit.health.Hysteresis.update_endpoint`. A changed verdict then holds for at least
+  ``min_dwell`` seconds, and a DOWN endpoint comes back UP only once its raw verdict has been UP
+  without a break for ``failback_delay`` seconds.
 
 **Burst suppression.** When a health agent restarts, one location briefly reports many
 endpoints down and then up again (the transient flaps described for Cloudflare's Unimog). If
