@@ -6,6 +6,7 @@ the compiler here. ``LBKIT_NO_EXTENSIONS=1`` at build time is the only way to ge
 """
 
 import os
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -18,7 +19,13 @@ def _extensions() -> list[Extension]:
     from Cython.Build import cythonize
 
     sources = sorted(Path("src/lbkit/_fast").glob("*.pyx"))
-    extensions = [Extension(f"lbkit._fast.{path.stem}", [str(path)]) for path in sources]
+    # The kernels must give the same bits as the pure-Python ones: no fused multiply-add may
+    # contract a*b + c (GCC and Clang do so by default on ARM). MSVC does not contract here.
+    flags = [] if sys.platform == "win32" else ["-ffp-contract=off"]
+    extensions = [
+        Extension(f"lbkit._fast.{path.stem}", [str(path)], extra_compile_args=flags)
+        for path in sources
+    ]
     return cythonize(
         extensions,
         # Generated C goes to build/, out of the package tree, so it is not installed with it.

@@ -45,11 +45,26 @@ class Flavour(Protocol):
     kernels: dict[str, ModuleType]
 
 
-def describe(benchmark: Any, variant: str, keys: int, *, baseline: bool = False) -> None:
+def describe(
+    benchmark: Any,
+    variant: str,
+    keys: int,
+    *,
+    baseline: bool = False,
+    operation: str | None = None,
+    flavour: str | None = None,
+) -> None:
     """Label a benchmark for the ratio tables: what ran, how many keys (or entries) one timed
     call handles, so medians divide into per-key costs, and whether it is its group's
-    baseline."""
+    baseline.
+
+    ``operation`` and ``flavour`` (``"fast"`` or ``"pure"``) name a kernel operation timed on
+    both paths in the same group: the tables then add one row per operation with the fast
+    path's cost as a multiple of the baseline's and the pure path's as a multiple of the fast
+    path's (the steering bars are stated that way)."""
     benchmark.extra_info.update(variant=variant, keys=keys, baseline=baseline)
+    if operation is not None:
+        benchmark.extra_info.update(operation=operation, flavour=flavour)
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,10 @@ class Result:
     median: float
     #: True for the group's reference, the one every ratio divides.
     baseline: bool
+    #: The kernel operation this variant times on one path, when the group pairs the paths.
+    operation: str | None = None
+    #: ``"fast"`` or ``"pure"`` for a paired operation.
+    flavour: str | None = None
 
     @property
     def per_key(self) -> float:
@@ -81,6 +100,8 @@ class Result:
             keys=int(extra.get("keys", 1)),
             median=float(entry["stats"]["median"]),
             baseline=bool(extra.get("baseline", False)),
+            operation=extra.get("operation"),
+            flavour=extra.get("flavour"),
         )
 
 
@@ -92,6 +113,40 @@ class GroupTable:
     keys: int
     #: ``(result, baseline.per_key / result.per_key)``; the ratio is None without a baseline.
     rows: list[tuple[Result, float | None]] = field(default_factory=list)
+    #: Operations timed on both paths, in the order their fast variant ran.
+    pairs: list[PairRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One operation timed on both kernel paths in the same group."""
+
+    operation: str
+    fast: Result
+    pure: Result
+    #: The fast path's cost per key as a multiple of the baseline's (None without one); the
+    #: steering bar is "at most 3".
+    fast_over_baseline: float | None
+
+    @property
+    def pure_over_fast(self) -> float:
+        """How many times the pure path's cost per key is the fast path's."""
+        return self.pure.per_key / self.fast.per_key
+
+
+def pair_rows(members: Sequence[Result], baseline: Result | None) -> list[PairRow]:
+    """The operations of one group that ran on both paths, with their cost ratios."""
+    by_operation: dict[str, dict[str, Result]] = {}
+    for result in members:
+        if result.operation is not None and result.flavour in ("fast", "pure"):
+            by_operation.setdefault(result.operation, {})[result.flavour] = result
+    rows = []
+    for operation, flavours in by_operation.items():
+        if "fast" in flavours and "pure" in flavours:
+            fast = flavours["fast"]
+            ratio = None if baseline is None else fast.per_key / baseline.per_key
+            rows.append(PairRow(operation, fast, flavours["pure"], ratio))
+    return rows
 
 
 def group_tables(results: Iterable[Result]) -> list[GroupTable]:
@@ -107,6 +162,7 @@ def group_tables(results: Iterable[Result]) -> list[GroupTable]:
         for result in members:
             ratio = None if baseline is None else baseline.per_key / result.per_key
             table.rows.append((result, ratio))
+        table.pairs = pair_rows(members, baseline)
         tables.append(table)
     return tables
 
@@ -131,6 +187,13 @@ def format_ratio(ratio: float | None) -> str:
     if ratio >= 0.1:
         return f"{ratio:.{1 if ratio >= 10 else 2}f}"
     return f"{ratio:#.2g}"
+
+
+PAIR_HEADER = ("fast against pure", "fast cost / baseline", "pure cost / fast")
+
+
+def _pair_cells(row: PairRow) -> tuple[str, str, str]:
+    return (row.operation, format_ratio(row.fast_over_baseline), format_ratio(row.pure_over_fast))
 
 
 def _label(result: Result) -> str:
@@ -158,6 +221,16 @@ def text_tables(results: Iterable[Result]) -> list[str]:
             lines.append(
                 f"  {label:<{widths[0]}}  {median:>{widths[1]}}  {ratio:>{widths[2]}}".rstrip()
             )
+        if table.pairs:
+            pair_cells = [_pair_cells(row) for row in table.pairs]
+            widths = [
+                max(len(row[column]) for row in [PAIR_HEADER, *pair_cells]) for column in range(3)
+            ]
+            lines.append("")
+            for operation, fast, pure in [PAIR_HEADER, *pair_cells]:
+                lines.append(
+                    f"  {operation:<{widths[0]}}  {fast:>{widths[1]}}  {pure:>{widths[2]}}".rstrip()
+                )
     return lines
 
 
@@ -196,7 +269,15 @@ def rst_fragment(run: Mapping[str, Any]) -> str:
         "Every benchmark also checks that its output equals the baseline's.",
         "",
     ]
-    for table in group_tables(results):
+    tables = group_tables(results)
+    if any(table.pairs for table in tables):
+        lines += [
+            "Where a group times one kernel operation on both paths, a second table gives the",
+            "fast path's median per key as a multiple of the baseline's and the pure path's as a",
+            "multiple of the fast path's (ratios of costs: there, lower is cheaper).",
+            "",
+        ]
+    for table in tables:
         lines += [
             f".. list-table:: {_rst_escape(table.group)} ({_keys_per_call(table.keys)})",
             "   :header-rows: 1",
@@ -214,6 +295,23 @@ def rst_fragment(run: Mapping[str, Any]) -> str:
                 f"     - {format_ratio(ratio)}",
             ]
         lines.append("")
+        if table.pairs:
+            lines += [
+                f".. list-table:: {_rst_escape(table.group)}: fast against pure",
+                "   :header-rows: 1",
+                "",
+                "   * - Operation",
+                "     - Fast cost per key / baseline's",
+                "     - Pure cost per key / fast's",
+            ]
+            for row in table.pairs:
+                operation, fast, pure = _pair_cells(row)
+                lines += [
+                    f"   * - {_rst_escape(operation)}",
+                    f"     - {fast}",
+                    f"     - {pure}",
+                ]
+            lines.append("")
     implementation = machine.get("lbkit_implementation", "unknown")
     lbkit_line = (
         f'{machine.get("lbkit_version", "?")}, ``lbkit.IMPLEMENTATION`` is ``"{implementation}"``'

@@ -34,12 +34,13 @@ __all__ = [
     "health",
     "load",
     "maglev",
+    "steering",
     "subsetting",
 ]
 
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
-KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting", "health")
+KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting", "health", "steering")
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
 _REQUIRE_EXTENSIONS = "LBKIT_REQUIRE_EXTENSIONS"
@@ -97,12 +98,14 @@ if TYPE_CHECKING:
     from lbkit._pure import _hashing as hashing
     from lbkit._pure import _health as health
     from lbkit._pure import _maglev as maglev
+    from lbkit._pure import _steering as steering
     from lbkit._pure import _subsetting as subsetting
 else:
     forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
     health = _chosen["health"]
     maglev = _chosen["maglev"]
+    steering = _chosen["steering"]
     subsetting = _chosen["subsetting"]
 
 
