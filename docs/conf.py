@@ -42,6 +42,16 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Sequence"),
     ("py:class", "ipaddress.IPv4Address"),
     ("py:class", "ipaddress.IPv6Address"),
+    ("py:class", "collections.abc.Collection"),
+    ("py:mod", "re"),
+    ("py:mod", "secrets"),
+    # The steering kernels are private (the pure kernel is their specification, see design):
+    # SteeringContext.rng is annotated with the kernel generator, whichever path is in use, and
+    # the policies' docstrings name the kernel functions they call.
+    ("py:class", "lbkit._pure._steering.Rng"),
+    ("py:class", "lbkit._fast._steering.Rng"),
+    ("py:func", "lbkit._pure._steering.rendezvous_pick"),
+    ("py:func", "lbkit._pure._steering.weighted_choice"),
 ]
 
 # Napoleon: Google-style sections only.

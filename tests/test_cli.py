@@ -1078,8 +1078,8 @@ def test_demo_health(impl: Any) -> None:
     reason, web-1 stays UP by quorum of regions, and the flapping check never flips web-2
     through Hysteresis."""
     _, output = run(["demo"])
-    health = output[output.index("11. Quorum health") :]
-    lines = [line.strip() for line in health.splitlines()]
+    health = output[output.index("11. Quorum health") : output.index("12. Steering")]
+    lines = [line.strip() for line in health.strip().splitlines()]
     assert (
         "lhr       eu      down      13.0 ms  critical-down: critical member 'http' reports down"
         in lines
@@ -1093,3 +1093,21 @@ def test_demo_health(impl: Any) -> None:
         "the raw verdict flips 6 times; through Hysteresis(consecutive_up=2, "
         "consecutive_down=2) 0 times (web-2 stays UP)"
     )
+
+
+def test_demo_steering(impl: Any) -> None:
+    """The steering part of the demo: weighted shares near their expectation, a rule's fixed
+    response, the panic guard failing open, then the fallback pool with its health ignored."""
+    _, output = run(["demo"])
+    lines = [line.strip() for line in output[output.index("12. Steering") :].splitlines()]
+    shares = dict(part.rsplit(" ", 2)[:2] for part in lines[2].split(", "))
+    expected = {"eu-1": 18.75, "eu-2": 18.75, "eu-3": 37.5, "us-1": 12.5, "us-2": 12.5}
+    assert set(shares) == set(expected)
+    for name, share in shares.items():
+        assert abs(float(share) - expected[name]) < 1.5, name
+    assert lines[4] == (
+        "GET /legacy/cart: rules: 'maintenance' matched; fixed response 503 from rule 'maintenance'"
+    )
+    assert "panic: healthy fraction 0.333 < panic_threshold 0.5, failing open" in lines[6]
+    assert lines[-1].startswith("us/us-")
+    assert "fallback: no pool qualifies; 'us' serves, its health ignored" in lines[-1]

@@ -25,6 +25,18 @@ import lbkit.health.group
 import lbkit.health.hysteresis
 import lbkit.health.pools
 import lbkit.health.results
+import lbkit.steering
+import lbkit.steering.accounting
+import lbkit.steering.affinity
+import lbkit.steering.balancer
+import lbkit.steering.ewma
+import lbkit.steering.keys
+import lbkit.steering.model
+import lbkit.steering.pickers
+import lbkit.steering.policies
+import lbkit.steering.request
+import lbkit.steering.rules
+import lbkit.steering.simulate
 import lbkit.subsetting
 import lbkit.subsetting.baselines
 import lbkit.subsetting.indices
@@ -55,6 +67,18 @@ PUBLIC_MODULES = [
     lbkit.health.events,
     lbkit.health.hysteresis,
     lbkit.health.pools,
+    lbkit.steering,
+    lbkit.steering.model,
+    lbkit.steering.request,
+    lbkit.steering.keys,
+    lbkit.steering.ewma,
+    lbkit.steering.policies,
+    lbkit.steering.pickers,
+    lbkit.steering.accounting,
+    lbkit.steering.affinity,
+    lbkit.steering.rules,
+    lbkit.steering.balancer,
+    lbkit.steering.simulate,
 ]
 
 

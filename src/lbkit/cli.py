@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import re
@@ -21,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 
 import lbkit
 from lbkit import _kernels
+from lbkit._json import check_object, json_kind
 from lbkit.errors import ConfigError, CorruptBlob, LbkitError
 from lbkit.forwarding import (
     NO_SERVER,
@@ -49,6 +49,9 @@ from lbkit.health import (
     MonitorResult,
     Verdict,
 )
+from lbkit.steering import Endpoint, LoadBalancer, Pool, Request
+from lbkit.steering.simulate import FORMAT as STEERING_FORMAT
+from lbkit.steering.simulate import Scenario, SimulationReport, scenario_from_json, simulate
 from lbkit.subsetting import (
     ALGORITHMS,
     Churn,
@@ -108,6 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_table_parser(commands)
     _add_subset_parser(commands)
     _add_health_parser(commands)
+    _add_steer_parser(commands)
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
@@ -130,6 +134,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _subset(args, args.subparser, out)
         elif args.command == "health":
             _health_eval(args, out)
+        elif args.command == "steer":
+            _steer_simulate(args, args.subparser, out)
         else:
             _demo(args.seed, out)
         out.flush()  # inside the try, so a reader that went away is handled below
@@ -917,6 +923,8 @@ def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
     _demo_subsetting(say)
     say()
     _demo_health(say)
+    say()
+    _demo_steering(say)
 
 
 def _demo_subsetting(say: Callable[..., None]) -> None:
@@ -1104,30 +1112,6 @@ _RESULT_KEYS = {
 _TOP_KEYS = {"group": "an object", "results": "a list", "now": "a number"}
 
 
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def _fits(value: object, kind: str) -> bool:
-    if kind == "an integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "a number":
-        return (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    return _json_kind(value) == kind
-
-
 def _object(
     value: object,
     path: str,
@@ -1137,27 +1121,10 @@ def _object(
     nullable: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Check one JSON object against its keys and their kinds; ``path`` names it in errors."""
-    if not isinstance(value, dict):
-        raise _SchemaError(f"{path} is {_json_kind(value)}; it must be an object")
-    for key in value:
-        if key not in keys:
-            known = ", ".join(keys)
-            raise _SchemaError(f"{path} has the unknown key {key!r}; the keys are {known}")
-    for key in required:
-        if key not in value:
-            raise _SchemaError(f"{path} lacks the key {key!r}")
-    for key, item in value.items():
-        if item is None and key in nullable:
-            continue
-        if not _fits(item, keys[key]):
-            if _json_kind(item) == "a number" and keys[key] == "a number":
-                raise _SchemaError(f"{path}.{key} is {item!r}; it must be a finite number")
-            raise _SchemaError(f"{path}.{key} is {_json_kind(item)}; it must be {keys[key]}")
-    return value
+    return check_object(value, path, keys, required, nullable=nullable, error=_SchemaError)
 
 
-def _read_health(path: str) -> tuple[MonitorGroup, list[MonitorResult], float | None]:
-    """The group, the results and the file's ``now`` from a JSON document."""
+def _read_json(path: str) -> object:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -1165,11 +1132,14 @@ def _read_health(path: str) -> tuple[MonitorGroup, list[MonitorResult], float | 
     except UnicodeDecodeError:
         raise _FileError(f"{path}: not UTF-8 text") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise _FileError(f"{path}: not valid JSON: {error}") from None
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError as error:
         raise _FileError(f"{path}: not valid JSON: {error}") from None
+
+
+def _read_health(path: str) -> tuple[MonitorGroup, list[MonitorResult], float | None]:
+    """The group, the results and the file's ``now`` from a JSON document."""
+    document = _read_json(path)
     try:
         return _health_document(document)
     except _SchemaError as error:
@@ -1211,7 +1181,7 @@ def _health_document(document: object) -> tuple[MonitorGroup, list[MonitorResult
     for location, region in (options.get("regions") or {}).items():
         if not isinstance(region, str):
             raise _SchemaError(
-                f"$.group.regions[{location!r}] is {_json_kind(region)}; it must be a string"
+                f"$.group.regions[{location!r}] is {json_kind(region)}; it must be a string"
             )
     try:
         group = MonitorGroup(members, **options)
@@ -1412,3 +1382,168 @@ def _demo_health(say: Callable[..., None]) -> None:
         f"consecutive_down=2) {filtered_flips} times (web-2 stays "
         f"{'UP' if filtered_before else 'DOWN'})"
     )
+
+
+# --- lbkit steer ------------------------------------------------------------------------------
+
+
+def _add_steer_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    steer = commands.add_parser(
+        "steer",
+        help="steering: simulate pool and endpoint choices",
+        description="Pool and endpoint steering with lbkit.steering.",
+    )
+    actions = steer.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    run = actions.add_parser(
+        "simulate",
+        help="send seeded requests through a steering configuration",
+        description="Build a LoadBalancer from CONFIG (JSON), send N seeded requests through\n"
+        "it and print where they went, per pool and per endpoint, beside the share each is\n"
+        "configured for.",
+        epilog=STEERING_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("config", metavar="CONFIG", help="the JSON configuration (see below)")
+    run.add_argument(
+        "--requests", type=int, default=10_000, metavar="N", help="requests (default 10000)"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        metavar="C",
+        help="requests kept outstanding, for the least-outstanding pickers (default 0)",
+    )
+    run.add_argument("--seed", type=int, metavar="S", help="override the configuration's seed")
+    run.set_defaults(subparser=run)
+
+
+def _steer_simulate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    if args.requests < 1:
+        parser.error(f"--requests is {args.requests}; it must be >= 1")
+    if args.concurrency < 0:
+        parser.error(f"--concurrency is {args.concurrency}; it must be >= 0")
+    document = _read_json(args.config)
+    if args.seed is not None:
+        if not 0 <= args.seed < 2**64:
+            parser.error(f"--seed is {args.seed}; it must be in 0..{2**64 - 1}")
+        if isinstance(document, dict):
+            document = {**document, "seed": args.seed}
+    try:
+        scenario = scenario_from_json(document)
+    except LbkitError as error:
+        raise type(error)(f"{args.config}: {error}") from None
+    report = simulate(scenario, requests=args.requests, concurrency=args.concurrency)
+    for line in _steering_lines(scenario, report):
+        print(line, file=out)
+
+
+def _percent(part: float, whole: float) -> str:
+    return "-" if whole == 0 else f"{100.0 * part / whole:.1f} %"
+
+
+def _steering_lines(scenario: Scenario, report: SimulationReport) -> list[str]:
+    balancer = scenario.balancer
+    fallback = balancer.fallback_pool
+    kinds = sorted({balancer.picker_kind(pool.id) for pool in balancer.pools})
+    lines = _columns(
+        [
+            (
+                "policy",
+                f"{balancer.policy.name} over {_plural(len(balancer.pools), 'pool')}"
+                + (f", fallback {fallback.id}" if fallback is not None else "")
+                + f"; endpoints by {', '.join(kinds)}",
+            ),
+            (
+                "requests",
+                f"{report.requests:,} from up to {scenario.clients:,} clients, "
+                f"seed {scenario.seed}",
+            ),
+        ],
+        right=(),
+    )
+    lines.append("")
+    rows: list[tuple[str, ...]] = [("pool / endpoint", "health", "requests", "share", "expected")]
+    served = sum(report.pools.values())
+    for pool in balancer.pools:
+        health = balancer.pool_report(pool.id)
+        state = f"{health.healthy_count}/{health.total} up" + (" PANIC" if health.panic else "")
+        count = report.pools.get(pool.id, 0)
+        expected = report.expected_pool_share.get(pool.id)
+        rows.append(
+            (
+                str(pool.id),
+                state,
+                f"{count:,}",
+                _percent(count, served),
+                "-" if expected is None else _percent(expected, 1.0),
+            )
+        )
+        for endpoint in pool.endpoints:
+            hits = report.endpoints.get((pool.id, endpoint.id), 0)
+            share = report.expected_endpoint_share.get((pool.id, endpoint.id))
+            rows.append(
+                (
+                    f"  {endpoint.id}",
+                    "up" if endpoint.id in health.eligible else "down",
+                    f"{hits:,}",
+                    _percent(hits, count),
+                    "-" if share is None else _percent(share, 1.0),
+                )
+            )
+    lines.extend(_columns(rows, right=(2, 3, 4)))
+    lines.append("")
+    fixed = ", ".join(
+        f"{status} x{count:,}" for status, count in sorted(report.fixed_responses.items())
+    )
+    lines.append(
+        f"served {served:,}; fixed responses: {fixed or 'none'}; unserved (no healthy "
+        f"endpoint): {report.unserved:,}"
+    )
+    lines.append(
+        "expected: pools by weight among the pools that may serve (the weighted policies); "
+        "endpoints by weight within their pool"
+    )
+    return lines
+
+
+def _demo_steering(say: Callable[..., None]) -> None:
+    say("12. Steering: rules, a weighted pool policy, endpoint picks, the panic guard, fallback")
+    pools = [
+        Pool("eu", [Endpoint("eu-1"), Endpoint("eu-2"), Endpoint("eu-3", weight=2)], weight=3),
+        Pool("us", [Endpoint("us-1"), Endpoint("us-2")], weight=1),
+    ]
+    rules = [
+        {
+            "name": "maintenance",
+            "condition": {"field": "path", "op": "prefix", "value": "/legacy"},
+            "fixed_response": {"status": 503, "body": "moved"},
+        }
+    ]
+    lb = LoadBalancer(pools, policy="random", fallback_pool="us", rules=rules, seed=7)
+    requests = 20_000
+    counts: dict[str, int] = {}
+    for index in range(requests):
+        decision = lb.decide(Request(client_ip=f"10.0.{index // 256 % 256}.{index % 256}"), now=1.0)
+        assert decision.endpoint is not None
+        counts[str(decision.endpoint.id)] = counts.get(str(decision.endpoint.id), 0) + 1
+    say(f"   random over eu (weight 3) and us (weight 1), {requests:,} requests:")
+    say(
+        "   "
+        + ", ".join(
+            f"{name} {100 * count / requests:.1f} %" for name, count in sorted(counts.items())
+        )
+    )
+    say("   (expected: eu-1 18.8 %, eu-2 18.8 %, eu-3 37.5 %, us-1 12.5 %, us-2 12.5 %)")
+    decision = lb.decide(Request(path="/legacy/cart"), now=1.0)
+    say(f"   GET /legacy/cart: {decision}")
+    lb.update_health("eu", {"eu-1": False, "eu-2": False}, now=2.0)
+    decision = lb.decide(Request(client_ip="10.9.9.9"), now=3.0)
+    say("   eu-1 and eu-2 fail their health checks:")
+    say(f"   {decision}")
+    lb.update_health("eu", {"eu-3": False}, now=4.0)
+    lb.update_health("us", {"us-1": False, "us-2": False}, now=4.0)
+    decision = lb.decide(Request(client_ip="10.9.9.9"), now=5.0)
+    say("   then every endpoint fails:")
+    say(f"   {decision}")

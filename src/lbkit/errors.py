@@ -23,6 +23,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidKey",
     "LbkitError",
+    "NoHealthyEndpoint",
     "UnknownServer",
 ]
 
@@ -54,6 +55,16 @@ class CorruptBlob(InvalidArgument):
 
 class UnknownServer(LbkitError, LookupError):
     """A server id that the table or builder does not know."""
+
+
+class NoHealthyEndpoint(LbkitError, LookupError):
+    """Nothing may serve a request: every pool and endpoint is down, drained or weighted 0, and
+    no fail-open guard or fallback pool lets one serve anyway. ``reasons`` holds the steps that
+    led there, for logs."""
+
+    def __init__(self, message: str, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 class ArgumentTypeError(LbkitError, TypeError):
