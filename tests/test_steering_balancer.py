@@ -590,3 +590,97 @@ def test_a_picker_built_mid_flight_sees_the_outstanding_requests(impl: Any) -> N
     lb.end(first, latency=0.01, now=2.0)
     lb.end(switched, latency=0.01, now=2.0)
     assert lb.pool_stats.outstanding("eu") == 0
+
+
+# --- retries after a failed attempt -------------------------------------------------------
+
+
+def test_retry_avoids_the_endpoint_that_failed(impl: Any) -> None:
+    """decide(failed=...) never returns the endpoint that failed the request."""
+    lb = two_pools()
+    for index in range(100):
+        request = Request(client_ip=f"192.0.2.{index}")
+        first = lb.decide(request, now=1.0)
+        retry = lb.decide(request, now=1.0, failed=first)
+        assert retry.endpoint != first.endpoint
+        assert retry.pool == first.pool
+
+
+def test_retry_says_why_in_the_reasons(impl: Any) -> None:
+    """A retry that drew the failed endpoint again names the redraw in its reasons."""
+    lb = two_pools(endpoint_picker="hash")
+    request = Request(client_ip="198.51.100.3")
+    first = lb.decide(request, now=1.0)
+    assert first.endpoint is not None
+    retry = lb.decide(request, now=1.0, failed=first)
+    assert retry.reasons[-1].startswith(f"retry: {first.endpoint.id!r} failed; drew ")
+    assert retry.reasons[-1].endswith("from the pool's 3 other eligible endpoints")
+
+
+def test_retry_moves_to_another_pool_when_the_pool_has_no_other(impl: Any) -> None:
+    """With no other endpoint in the pool, the policy chooses among the other pools."""
+    pools = [Pool("eu", [Endpoint("a")]), Pool("us", [Endpoint("b")])]
+    lb = LoadBalancer(pools, seed=2)
+    first = lb.decide(Request(), now=1.0)
+    retry = lb.decide(Request(), now=1.0, failed=first)
+    assert served_ids(retry) == "us/b"
+    assert "retry: 'a' failed; pool 'eu' has no other endpoint" in retry.reasons
+
+
+def test_retry_with_nothing_else_raises(impl: Any) -> None:
+    """A single endpoint that failed leaves nothing to retry on."""
+    lb = LoadBalancer([Pool("eu", [Endpoint("a")])], seed=2)
+    first = lb.decide(Request(), now=1.0)
+    with pytest.raises(NoHealthyEndpoint) as raised:
+        lb.decide(Request(), now=1.0, failed=first)
+    assert raised.value.reasons[-1] == "no pool qualifies and there is no fallback pool"
+
+
+@pytest.mark.parametrize(("failover", "action"), [("temporary", "keep"), ("sticky", "repin")])
+def test_retry_of_a_pinned_session_follows_the_failover_mode(
+    impl: Any, failover: str, action: str
+) -> None:
+    """temporary serves elsewhere and keeps the pin; sticky re-pins to the new endpoint."""
+    lb = cookie_lb(failover)
+    first = lb.decide(Request(), now=1.0)
+    assert first.set_cookie is not None
+    value = first.set_cookie.split(";", 1)[0].split("=", 1)[1]
+    request = Request(cookies={"__lbkit_affinity": value})
+    pinned = lb.decide(request, now=2.0)
+    retry = lb.decide(request, now=2.0, failed=pinned)
+    assert retry.endpoint != first.endpoint
+    if action == "keep":
+        assert retry.set_cookie is None
+        assert follow(lb, first, now=3.0).endpoint == first.endpoint
+    else:
+        assert retry.set_cookie is not None
+        assert follow(lb, retry, now=3.0).endpoint == retry.endpoint
+
+
+def test_retry_of_a_pinned_session_without_failover_fails(impl: Any) -> None:
+    """failover=none does not move a pinned session whose endpoint failed the request."""
+    lb = cookie_lb("none")
+    first = lb.decide(Request(), now=1.0)
+    assert first.set_cookie is not None
+    value = first.set_cookie.split(";", 1)[0].split("=", 1)[1]
+    request = Request(cookies={"__lbkit_affinity": value})
+    pinned = lb.decide(request, now=2.0)
+    with pytest.raises(NoHealthyEndpoint) as raised:
+        lb.decide(request, now=2.0, failed=pinned)
+    assert "failover=none does not retry elsewhere" in raised.value.reasons[-1]
+
+
+def test_retry_needs_a_served_decision(impl: Any) -> None:
+    """failed must be a Decision that named an endpoint."""
+    lb = two_pools(rules=RULES)
+    fixed = lb.decide(Request(path="/old"), now=1.0)
+    with pytest.raises(InvalidArgument, match="failed has no endpoint"):
+        lb.decide(Request(), now=1.0, failed=fixed)
+    with pytest.raises(ArgumentTypeError, match="failed is str; it must be a Decision"):
+        lb.decide(Request(), now=1.0, failed="eu/a")  # type: ignore[arg-type]
+
+
+def served_ids(decision: Decision) -> str:
+    assert decision.pool is not None
+    assert decision.endpoint is not None
+    return f"{decision.pool.id}/{decision.endpoint.id}"

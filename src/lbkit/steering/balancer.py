@@ -449,8 +449,17 @@ class LoadBalancer:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    def decide(self, request: Request, *, now: float) -> Decision:
+    def decide(self, request: Request, *, now: float, failed: Decision | None = None) -> Decision:
         """Choose the pool and endpoint for ``request`` at ``now``.
+
+        ``failed`` retries a request: it is an earlier decision for this same request whose
+        endpoint failed it (a refused connection, a reset) before the health monitors noticed.
+        That endpoint is avoided: when the picker draws it again, another eligible endpoint of
+        its pool is drawn by weight, and when the pool has no other, the policy chooses among
+        the remaining pools (then the fallback pool). A session pinned to that endpoint
+        follows the affinity ``failover`` mode, Cloudflare's zero-downtime failover: ``none``
+        fails the request (:class:`~lbkit.errors.NoHealthyEndpoint`), ``temporary`` serves
+        elsewhere and keeps the pin, ``sticky`` re-pins.
 
         Raises:
             NoHealthyEndpoint: nothing may serve (``reasons`` holds the steps taken).
@@ -469,6 +478,10 @@ class LoadBalancer:
         if not isinstance(request, Request):
             raise ArgumentTypeError(f"request is {type(request).__name__}; it must be a Request")
         now = _check_time(now)
+        avoid = None
+        if failed is not None:
+            failed_pool, failed_endpoint = _served(failed, "failed")
+            avoid = (failed_pool.id, failed_endpoint.id)
         reasons: list[str] = []
         outcome = self._rules.evaluate(request) if self._rules is not None else None
         overrides = _NO_OVERRIDES if outcome is None else outcome.overrides
@@ -497,9 +510,17 @@ class LoadBalancer:
                 else:
                     status, drain_started = self._status(found, pools, fallback)
                     resolution = affinity.resolve(
-                        found, status=status, now=now, drain_started=drain_started
+                        found,
+                        status=status,
+                        now=now,
+                        drain_started=drain_started,
+                        failed=found.endpoint_key == avoid,
                     )
                     reasons.append(resolution.reason)
+                    if resolution.action is Action.FAIL:
+                        raise NoHealthyEndpoint(
+                            "no endpoint may serve: " + "; ".join(reasons), tuple(reasons)
+                        )
                     if resolution.action is Action.USE:
                         pool = self._by_id[found.pool_id]
                         return Decision(
@@ -512,7 +533,7 @@ class LoadBalancer:
                     if resolution.action is Action.DETOUR:
                         keep_pin = found
             pool, endpoint, is_fallback, panic = self._choose(
-                request, pools, fallback, policy, overrides, now, reasons
+                request, pools, fallback, policy, overrides, now, reasons, avoid
             )
             pin = keep_pin
             set_cookie = None
@@ -629,6 +650,7 @@ class LoadBalancer:
         overrides: Mapping[str, Any],
         now: float,
         reasons: list[str],
+        avoid: tuple[PoolId, EndpointId] | None,
     ) -> tuple[Pool, Endpoint, bool, bool]:
         healthy = {pool.id for pool in pools if self._serving[pool.id]}
         context = SteeringContext(
@@ -642,18 +664,20 @@ class LoadBalancer:
             if policy.name == "least_connections"
             else {},
         )
-        choice = policy.choose(pools, healthy, request, context)
         kind_override = overrides.get("endpoint_policy")
-        if choice is not None:
+        # At most two rounds: only the pool of an endpoint to avoid can come up empty.
+        while (choice := policy.choose(pools, healthy, request, context)) is not None:
             pool = choice.pool
             reasons.append(choice.reason)
             report = self._health[pool.id].report()
             if report.panic:
                 reasons.append(f"pool {pool.id!r}: {report.reason}")
             kind = kind_override or self._kinds[pool.id]
-            endpoint = self._picker(pool, kind).pick(request, now=now)
-            reasons.append(f"{kind}: {endpoint.id!r}")
-            return pool, endpoint, False, report.panic
+            picker = self._picker(pool, kind)
+            endpoint = self._pick(pool, picker, kind, request, now, avoid, reasons)
+            if endpoint is not None:
+                return pool, endpoint, False, report.panic
+            healthy.discard(pool.id)
         if fallback is None:
             reasons.append("no pool qualifies and there is no fallback pool")
             raise NoHealthyEndpoint("no pool may serve: " + "; ".join(reasons), tuple(reasons))
@@ -665,20 +689,48 @@ class LoadBalancer:
         kind = kind_override or self._kinds[pool.id]
         picker = self._picker(pool, kind)
         if picker.eligible():
-            endpoint = picker.pick(request, now=now)
-            reasons.append(f"{kind}: {endpoint.id!r}")
-            return pool, endpoint, True, self._health[pool.id].report().panic
+            endpoint = self._pick(pool, picker, kind, request, now, avoid, reasons)
+            if endpoint is not None:
+                return pool, endpoint, True, report.panic
         # Nothing in the fallback pool is eligible (all down and failing closed, or drained):
         # its health is ignored, so every endpoint with a weight may serve.
         try:
-            endpoint = self._picker(pool, kind, ignore_health=True).pick(request, now=now)
+            picker = self._picker(pool, kind, ignore_health=True)
+            endpoint = self._pick(pool, picker, kind, request, now, avoid, reasons)
         except NoHealthyEndpoint as error:
             reasons.append(f"fallback pool {pool.id!r}: {error}")
-            raise NoHealthyEndpoint(
-                "no endpoint may serve: " + "; ".join(reasons), tuple(reasons)
-            ) from None
-        reasons.append(f"{kind}: {endpoint.id!r} (health ignored)")
+            endpoint = None
+        if endpoint is None:
+            raise NoHealthyEndpoint("no endpoint may serve: " + "; ".join(reasons), tuple(reasons))
+        reasons[-1] += " (health ignored)"
         return pool, endpoint, True, True
+
+    def _pick(
+        self,
+        pool: Pool,
+        picker: EndpointPicker,
+        kind: str,
+        request: Request,
+        now: float,
+        avoid: tuple[PoolId, EndpointId] | None,
+        reasons: list[str],
+    ) -> Endpoint | None:
+        """The picker's endpoint, unless it is the one to avoid: then a weighted draw over the
+        pool's other eligible endpoints, or ``None`` when there is no other."""
+        endpoint = picker.pick(request, now=now)
+        if avoid is None or (pool.id, endpoint.id) != avoid:
+            reasons.append(f"{kind}: {endpoint.id!r}")
+            return endpoint
+        others = [e for e in picker.eligible() if e.id != endpoint.id and e.weight > 0.0]
+        if not others:
+            reasons.append(f"retry: {endpoint.id!r} failed; pool {pool.id!r} has no other endpoint")
+            return None
+        drawn = others[self._kernel.weighted_choice(self._rng, [e.weight for e in others])]
+        reasons.append(
+            f"retry: {endpoint.id!r} failed; drew {drawn.id!r} by weight from the pool's "
+            f"{len(others)} other eligible endpoint{'s' if len(others) > 1 else ''}"
+        )
+        return drawn
 
     def _status(
         self, pin: Pin, pools: Sequence[Pool], fallback: PoolId | None
@@ -796,11 +848,11 @@ class LoadBalancer:
         )
 
 
-def _served(decision: object) -> tuple[Pool, Endpoint]:
+def _served(decision: object, name: str = "decision") -> tuple[Pool, Endpoint]:
     if not isinstance(decision, Decision):
-        raise ArgumentTypeError(f"decision is {type(decision).__name__}; it must be a Decision")
+        raise ArgumentTypeError(f"{name} is {type(decision).__name__}; it must be a Decision")
     if decision.pool is None or decision.endpoint is None:
-        raise InvalidArgument("decision has no endpoint (a fixed response); nothing to count")
+        raise InvalidArgument(f"{name} has no endpoint (a fixed response); nothing to count")
     return decision.pool, decision.endpoint
 
 
