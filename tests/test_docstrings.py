@@ -44,6 +44,9 @@ import lbkit.subsetting.loops
 import lbkit.subsetting.metrics
 import lbkit.subsetting.ring
 import lbkit.subsetting.vdc
+import lbkit.waitingroom
+import lbkit.waitingroom.config
+import lbkit.waitingroom.estimate
 
 PUBLIC_MODULES = [
     lbkit,
@@ -79,6 +82,9 @@ PUBLIC_MODULES = [
     lbkit.steering.rules,
     lbkit.steering.balancer,
     lbkit.steering.simulate,
+    lbkit.waitingroom,
+    lbkit.waitingroom.config,
+    lbkit.waitingroom.estimate,
 ]
 
 

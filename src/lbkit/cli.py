@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -68,6 +69,7 @@ from lbkit.subsetting import (
     diversity,
     plan_event_loops,
 )
+from lbkit.waitingroom.estimate import fifo_wait, random_wait, whole_minutes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,6 +114,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_subset_parser(commands)
     _add_health_parser(commands)
     _add_steer_parser(commands)
+    _add_waitingroom_parser(commands)
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
@@ -136,6 +139,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _health_eval(args, out)
         elif args.command == "steer":
             _steer_simulate(args, args.subparser, out)
+        elif args.command == "waitingroom":
+            _waitingroom_estimate(args, args.subparser, out)
         else:
             _demo(args.seed, out)
         out.flush()  # inside the try, so a reader that went away is handled below
@@ -1547,3 +1552,101 @@ def _demo_steering(say: Callable[..., None]) -> None:
     decision = lb.decide(Request(client_ip="10.9.9.9"), now=5.0)
     say("   then every endpoint fails:")
     say(f"   {decision}")
+
+
+# --- lbkit waitingroom ------------------------------------------------------------------------
+
+
+def _add_waitingroom_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    room = commands.add_parser(
+        "waitingroom",
+        help="waiting rooms: estimated waits",
+        description="Waiting rooms with lbkit.waitingroom.",
+    )
+    actions = room.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    estimate = actions.add_parser(
+        "estimate",
+        help="the wait a queued user is shown",
+        description="The estimated wait of lbkit.waitingroom.estimate. FIFO: a user with N users\n"
+        "ahead waits N / R minutes. Random: each minute a waiting user gets in with chance\n"
+        "P = R / N, so the minutes for a chance p are log(1 - p) / log(1 - P); the 25th, 50th\n"
+        "and 75th percentiles are shown.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    estimate.add_argument(
+        "--waiting",
+        type=int,
+        required=True,
+        metavar="N",
+        help="users waiting (FIFO: the users ahead of the one asking)",
+    )
+    estimate.add_argument(
+        "--let-in", type=float, required=True, metavar="R", help="users let in per minute"
+    )
+    estimate.add_argument(
+        "--method", choices=("fifo", "random"), default="fifo", help="queueing method"
+    )
+    estimate.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    estimate.set_defaults(subparser=estimate)
+
+
+def _waitingroom_estimate(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO
+) -> None:
+    if args.waiting < 0:
+        parser.error(f"--waiting is {args.waiting}; it must be >= 0")
+    if not math.isfinite(args.let_in) or args.let_in < 0:
+        parser.error(f"--let-in is {args.let_in:g}; it must be finite and >= 0")
+    if args.method == "fifo":
+        fifo = fifo_wait(args.waiting, args.let_in)
+        minutes = None if fifo.minutes is None else whole_minutes(fifo.minutes)
+        if args.json:
+            document: dict[str, Any] = {
+                "queueing_method": "fifo",
+                "queue_position": fifo.position,
+                "wait_time_known": fifo.wait_time_known,
+                "estimated_wait_minutes": minutes,
+            }
+            print(json.dumps(document, sort_keys=True), file=out)
+            return
+        say = _printer(out)
+        say(
+            f"position  {fifo.position:,} ({args.waiting:,} ahead, "
+            f"{args.let_in:g} let in per minute)"
+        )
+        say(f"wait      {_minutes_text(minutes)}")
+        return
+    chance = random_wait(args.waiting, args.let_in)
+    shown = None if chance.minutes is None else [whole_minutes(m) for m in chance.minutes]
+    if args.json:
+        document = {
+            "queueing_method": "random",
+            "wait_time_known": chance.wait_time_known,
+            "chance_per_minute": chance.chance_per_minute,
+            "wait_time_percentiles": None
+            if shown is None
+            else {f"p{round(100 * p)}": m for p, m in zip(chance.percentiles, shown, strict=True)},
+        }
+        print(json.dumps(document, sort_keys=True), file=out)
+        return
+    say = _printer(out)
+    per_minute = (
+        "-" if chance.chance_per_minute is None else f"{100 * chance.chance_per_minute:.3g} %"
+    )
+    say(f"waiting   {args.waiting:,} users, {args.let_in:g} let in per minute")
+    say(f"chance    {per_minute} per minute for each waiting user")
+    if shown is None:
+        say("wait      unknown (nobody is being let in)")
+    else:
+        parts = (
+            f"{round(100 * p)} %: {_minutes_text(m)}"
+            for p, m in zip(chance.percentiles, shown, strict=True)
+        )
+        say("wait      " + ", ".join(parts))
+
+
+def _minutes_text(minutes: int | None) -> str:
+    if minutes is None:
+        return "unknown (nobody is being let in)"
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")

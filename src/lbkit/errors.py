@@ -21,6 +21,7 @@ __all__ = [
     "CorruptBlob",
     "ExtensionUnavailable",
     "InvalidArgument",
+    "InvalidCookie",
     "InvalidKey",
     "LbkitError",
     "NoHealthyEndpoint",
@@ -55,6 +56,16 @@ class CorruptBlob(InvalidArgument):
 
 class UnknownServer(LbkitError, LookupError):
     """A server id that the table or builder does not know."""
+
+
+class InvalidCookie(InvalidArgument):
+    """A waiting-room cookie that cannot be opened. ``reason`` says why, for logs and metrics:
+    ``"malformed"``, ``"unknown_key"``, ``"tampered"``, ``"expired"``, ``"wrong_room"`` or
+    ``"too_large"``. A proxy treats such a user as new; it never learns what the cookie held."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NoHealthyEndpoint(LbkitError, LookupError):
