@@ -45,7 +45,9 @@ import lbkit.subsetting.metrics
 import lbkit.subsetting.ring
 import lbkit.subsetting.vdc
 import lbkit.waitingroom
+import lbkit.waitingroom.allocator
 import lbkit.waitingroom.config
+import lbkit.waitingroom.distribution
 import lbkit.waitingroom.estimate
 
 PUBLIC_MODULES = [
@@ -84,6 +86,8 @@ PUBLIC_MODULES = [
     lbkit.steering.simulate,
     lbkit.waitingroom,
     lbkit.waitingroom.config,
+    lbkit.waitingroom.allocator,
+    lbkit.waitingroom.distribution,
     lbkit.waitingroom.estimate,
 ]
 

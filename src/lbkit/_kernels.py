@@ -36,11 +36,20 @@ __all__ = [
     "maglev",
     "steering",
     "subsetting",
+    "waitingroom",
 ]
 
 #: The kernel modules, by the attribute name they get here; ``_pure/_<name>.py`` and
 #: ``_fast/_<name>.pyx`` implement each one.
-KERNELS: tuple[str, ...] = ("hashing", "forwarding", "maglev", "subsetting", "health", "steering")
+KERNELS: tuple[str, ...] = (
+    "hashing",
+    "forwarding",
+    "maglev",
+    "subsetting",
+    "health",
+    "steering",
+    "waitingroom",
+)
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
 _REQUIRE_EXTENSIONS = "LBKIT_REQUIRE_EXTENSIONS"
@@ -100,6 +109,7 @@ if TYPE_CHECKING:
     from lbkit._pure import _maglev as maglev
     from lbkit._pure import _steering as steering
     from lbkit._pure import _subsetting as subsetting
+    from lbkit._pure import _waitingroom as waitingroom
 else:
     forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
@@ -107,6 +117,7 @@ else:
     maglev = _chosen["maglev"]
     steering = _chosen["steering"]
     subsetting = _chosen["subsetting"]
+    waitingroom = _chosen["waitingroom"]
 
 
 def compiled_status() -> dict[str, str | None]:

@@ -12,12 +12,32 @@ queue cookies and the room itself follow.
 25.0
 """
 
+from lbkit.waitingroom.allocator import (
+    MINUTE,
+    BucketCounts,
+    MinutePlan,
+    MinuteState,
+    Release,
+    available_slots,
+    expiry_second,
+    may_admit,
+    minute_of,
+    plan_minute,
+    release_abandoned,
+)
 from lbkit.waitingroom.config import (
     QUEUEING_METHODS,
     SAME_SITE,
     SECURE,
     CookieSettings,
     WaitingRoomConfig,
+)
+from lbkit.waitingroom.distribution import (
+    LocationBudgets,
+    WorkerBudgets,
+    apportion,
+    location_budgets,
+    worker_budgets,
 )
 from lbkit.waitingroom.estimate import (
     DEFAULT_PERCENTILES,
@@ -32,16 +52,32 @@ from lbkit.waitingroom.estimate import (
 
 __all__ = [
     "DEFAULT_PERCENTILES",
+    "MINUTE",
     "QUEUEING_METHODS",
     "SAME_SITE",
     "SECURE",
+    "BucketCounts",
     "CookieSettings",
     "FifoEstimate",
     "LetInRate",
+    "LocationBudgets",
+    "MinutePlan",
+    "MinuteState",
     "RandomEstimate",
+    "Release",
     "WaitingRoomConfig",
+    "WorkerBudgets",
+    "apportion",
+    "available_slots",
+    "expiry_second",
     "fifo_wait",
+    "location_budgets",
+    "may_admit",
+    "minute_of",
+    "plan_minute",
     "random_wait",
+    "release_abandoned",
     "status",
     "whole_minutes",
+    "worker_budgets",
 ]
