@@ -47,6 +47,7 @@ import lbkit.subsetting.vdc
 import lbkit.waitingroom
 import lbkit.waitingroom.allocator
 import lbkit.waitingroom.config
+import lbkit.waitingroom.cookies
 import lbkit.waitingroom.distribution
 import lbkit.waitingroom.estimate
 
@@ -88,6 +89,7 @@ PUBLIC_MODULES = [
     lbkit.waitingroom.config,
     lbkit.waitingroom.allocator,
     lbkit.waitingroom.distribution,
+    lbkit.waitingroom.cookies,
     lbkit.waitingroom.estimate,
 ]
 

@@ -40,6 +40,7 @@ def test_defaults_follow_the_issue() -> None:
         ({"same_site": "lax", "secure": "always"}, False, ("Lax", True)),
         ({"same_site": "none"}, False, ("None", True)),
         ({"same_site": "none", "secure": "always"}, True, ("None", True)),
+        ({"secure": "never"}, True, ("Lax", False)),
     ],
 )
 def test_cookie_attributes(settings: dict[str, str], https: bool, expected: Any) -> None:
@@ -101,7 +102,10 @@ def test_bad_configuration_is_rejected(
             {"same_site": "none", "secure": "never"},
             "same_site is 'none' but secure is 'never'; browsers reject SameSite=None",
         ),
-        ({"path": "shop"}, "path is 'shop'; it must be a str starting with '/'"),
+        ({"path": "shop"}, "path is 'shop'; it must start with '/' and hold no ';'"),
+        ({"path": "/a;b"}, "path is '/a;b'; it must start with '/' and hold no ';'"),
+        ({"path": "/a b"}, "path is '/a b'; it must start with '/' and hold no ';'"),
+        ({"name": "__Host-wr"}, "name is '__Host-wr'; leave out the __Host- prefix"),
         ({"domain": ""}, "domain is ''; it must be a host name or None"),
     ],
 )

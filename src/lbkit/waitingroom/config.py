@@ -80,7 +80,7 @@ class CookieSettings:
 
     Args:
         name: the cookie's name, an HTTP token.
-        same_site: ``"auto"`` (None with Secure on HTTPS, Lax on plain HTTP), ``"lax"``,
+        same_site: ``"auto"`` (None with Secure on HTTPS, Lax otherwise), ``"lax"``,
             ``"strict"`` or ``"none"``.
         secure: ``"auto"`` (Secure on HTTPS), ``"always"`` or ``"never"``.
         path: the cookie's ``Path``; ``"/"`` lets the ``__Host-`` prefix apply.
@@ -111,8 +111,20 @@ class CookieSettings:
             raise ArgumentTypeError(f"name is {type(self.name).__name__}; it must be a str")
         if not _TOKEN.fullmatch(self.name):
             raise ConfigError(f"name is {self.name!r}; a cookie name must be an HTTP token")
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise ConfigError(f"path is {self.path!r}; it must be a str starting with '/'")
+        if self.name.lower().startswith(("__host-", "__secure-")):
+            raise ConfigError(
+                f"name is {self.name!r}; leave out the __Host- prefix: it is added when the "
+                "settings allow it"
+            )
+        if (
+            not isinstance(self.path, str)
+            or not self.path.startswith("/")
+            or any(char == ";" or ord(char) < 0x21 or ord(char) == 0x7F for char in self.path)
+        ):
+            raise ConfigError(
+                f"path is {self.path!r}; it must start with '/' and hold no ';', spaces or "
+                "control characters"
+            )
         if self.domain is not None and (
             not isinstance(self.domain, str) or not self.domain or ";" in self.domain
         ):
@@ -133,16 +145,17 @@ class CookieSettings:
         >>> CookieSettings().attributes(https=False), CookieSettings().attributes(https=True)
         (('Lax', False), ('None', True))
         """
-        if self.same_site == "auto":
-            same_site = "None" if https else "Lax"
-        else:
-            same_site = self.same_site.capitalize()
         if self.secure == "always":
             secure = True
         elif self.secure == "never":
             secure = False
         else:
-            secure = https or same_site == "None"
+            secure = https or self.same_site == "none"
+        if self.same_site == "auto":
+            # None only where it can be Secure: browsers drop SameSite=None without it.
+            same_site = "None" if https and secure else "Lax"
+        else:
+            same_site = self.same_site.capitalize()
         return same_site, secure
 
     def host_prefix_allowed(self, *, https: bool) -> bool:

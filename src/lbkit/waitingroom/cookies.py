@@ -1,0 +1,1120 @@
+"""The waiting room's queue cookie: a compact payload sealed with AES-GCM-SIV, and the
+``Set-Cookie`` header that carries it.
+
+A queued or admitted user holds their state in a cookie, as in Cloudflare Waiting Room: the
+minute they arrived (``bucket_id``), when they were admitted, when they last checked in, their
+own jittered refresh interval and when the cookie expires. The proxy keeps no per-user state;
+it trusts what it sealed itself and nothing else.
+
+>>> keyring = Keyring({1: bytes(32)}, primary=1)  # a real key comes from new_key()
+>>> sealer = CookieSealer(keyring, room_id="shop", cookie_name="__lbkit_wr")
+>>> cookie = QueueCookie(bucket_id=28_000_000, last_check_in=1_680_000_012.5,
+...                      refresh_interval=21.337, expires_at=1_680_000_312.5)
+>>> token = sealer.seal(cookie)
+>>> len(token)
+71
+>>> sealer.open(token, now=1_680_000_030.0) == cookie
+True
+>>> sealer.open(token, now=1_680_000_312.5)
+Traceback (most recent call last):
+...
+lbkit.errors.InvalidCookie: the cookie expired at 1680000312.5; now is 1680000312.5
+
+**Token format, version 1.** The token is the unpadded base64url (RFC 4648 section 5)
+encoding of 53 bytes, so always 71 characters; integers are big-endian::
+
+    format version u8 = 1 | key id u8 | room tag 2 bytes | nonce 12 bytes
+    | AES-GCM-SIV ciphertext of the 21-byte payload | authentication tag 16 bytes
+
+    payload: bucket_id u32 (minutes since time 0)
+             | last_check_in u40 (ms after the bucket's start, bucket_id * 60 s)
+             | accepted_at u40 (ms after the bucket's start; 2**40 - 1 while queued)
+             | expires_at u32 (ms after last_check_in)
+             | refresh_interval u24 (ms, >= 1)
+
+The associated data, authenticated but not encrypted, is the 4-byte header followed by the
+room id's UTF-8 length (u8), the room id and the cookie name (``CookieSettings.name``, without
+any ``__Host-`` prefix). So the format version, the key id, the room and the cookie name are
+all bound to the ciphertext: changing any of them fails authentication.
+
+Times are seconds (``now``, as everywhere in lbkit) held to the millisecond: a
+:class:`QueueCookie` rounds each time to the nearest millisecond when it is built, and what it
+holds is exactly what a seal and an open give back. Ranges are checked when the cookie is
+built, so nothing is truncated when it is packed: every time is >= its bucket's start and at
+most 2**40 - 1 ms (34.8 years) after it, a cookie expires at most 2**32 - 1 ms (49.7 days)
+after the last check-in, and a refresh interval is 1 ms to 2**24 - 1 ms (4.66 hours).
+
+**Choices the issue leaves open.**
+
+* *Key ids* are 0..255, one byte in clear in the header: :meth:`CookieSealer.open` finds the
+  key with one dict lookup and never tries keys in turn. Rotate by adding a key under a new id
+  as the primary (new cookies are sealed with it) and retiring the old id once every cookie it
+  sealed has expired; ids can be reused after that.
+* *Wrong room.* A cookie sealed for another room fails authentication like an altered one. To
+  tell the two apart in logs, the header carries a *room tag*: the first two bytes of BLAKE2b
+  (personalised ``b"lbkit wr room"``) of the room id and cookie name. It is not keyed, so a
+  key mismatch within one room still reads as ``tampered`` and a room mismatch as
+  ``wrong_room`` whatever the keys. The tag is a label, not a defence: it is bound as
+  associated data like the rest of the header, it reveals only which room a cookie is for
+  (which its name and domain show anyway), and an altered tag is reported as ``wrong_room``.
+  Two rooms share a tag with probability 1/65,536; their cookies are then reported as
+  ``tampered``. Either way the cookie is refused.
+* *Order of checks* in :meth:`CookieSealer.open`: length (``too_large`` above
+  :data:`MAX_TOKEN_LENGTH`, before any decoding work; ``malformed`` if not exactly
+  :data:`TOKEN_LENGTH`), canonical base64url and format version (``malformed``), room tag
+  (``wrong_room``), key id (``unknown_key``), authentication (``tampered``), expiry
+  (``expired``: a cookie is valid while ``now < expires_at``, so it has expired at exactly
+  ``expires_at``). The base64url must be canonical (exactly one token encodes each byte
+  string), so changing any single character of a token is always detected.
+
+**Threat model.** Without a key, a user cannot forge a cookie or change one (for example to
+move to an older bucket, or to mark themselves admitted): AES-GCM-SIV authenticates every
+byte of the token, and the base64url is canonical. A cookie sealed for one room, or under one
+cookie name, is refused by every other. A user who refreshes before their interval has passed
+gains nothing, because their interval and last check-in are sealed in the cookie (the
+waiting room enforces the rule). AES-GCM-SIV (RFC 8452) takes a
+random 96-bit nonce per cookie and derives a fresh key per nonce, and a repeated nonce only
+reveals that two cookies held identical contents, so the nonce volume of a large room (a
+million users refreshing every 20 s seal 4.3 billion cookies a day, past AES-GCM's limit of
+2**32 random nonces per key) is safe. What it does not stop: a user copying their cookie to
+another browser or sharing it (a cookie is a bearer token; replay within its lifetime and room
+is allowed), or replaying an older cookie of their own before it expires (an admitted user can
+only prolong access they had). Retired keys no longer open anything; a leaked key lets its
+holder mint cookies until it is retired.
+
+The cookie code is pure Python by design, with no Cython kernels: the cryptography is in the
+``cryptography`` package (OpenSSL), and what remains (``struct`` packing, base64, the checks
+and building the cookie) is a few dozen bytecodes per call, written so that the path from
+token to cookie makes as few Python-level calls and allocations as it can.
+``benchmarks/test_waitingroom_cookies.py`` times it beside the bare cipher calls and Fernet.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import math
+import os
+import re
+import secrets
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, NoReturn
+
+import attrs
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+
+from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, InvalidCookie
+from lbkit.waitingroom.config import CookieSettings, WaitingRoomConfig
+
+__all__ = [
+    "BUCKET_SECONDS",
+    "FORMAT_VERSION",
+    "HOST_PREFIX",
+    "KEY_SIZES",
+    "MAX_COOKIE_LIFETIME",
+    "MAX_KEY_ID",
+    "MAX_REFRESH_INTERVAL",
+    "MAX_TOKEN_LENGTH",
+    "REASONS",
+    "TOKEN_LENGTH",
+    "CookieSealer",
+    "Keyring",
+    "QueueCookie",
+    "bucket_for",
+    "decode_key",
+    "encode_key",
+    "new_key",
+    "prefixed_name",
+    "read_cookie",
+    "set_cookie_header",
+]
+
+#: The token format this module writes and reads.
+FORMAT_VERSION: Final = 1
+#: Seconds per bucket; ``bucket_id`` is the arrival time // 60 s.
+BUCKET_SECONDS: Final = 60
+#: AES-GCM-SIV keys are 16 (AES-128) or 32 (AES-256) bytes.
+KEY_SIZES: Final = (16, 32)
+#: Key ids are one byte in the token header.
+MAX_KEY_ID: Final = 255
+#: Every version 1 token is this many characters long.
+TOKEN_LENGTH: Final = 71
+#: Tokens longer than this are refused (``too_large``) before any decoding work.
+MAX_TOKEN_LENGTH: Final = 128
+#: The ``reason`` of an :class:`~lbkit.errors.InvalidCookie`.
+REASONS: Final = ("malformed", "unknown_key", "tampered", "expired", "wrong_room", "too_large")
+#: The prefix browsers reserve for Secure, host-only cookies with ``Path=/``.
+HOST_PREFIX: Final = "__Host-"
+#: The longest refresh interval a cookie holds in seconds (2**24 - 1 ms); a room's
+#: ``refresh_interval * (1 + refresh_jitter)`` must not exceed it.
+MAX_REFRESH_INTERVAL: Final = 16_777.215
+#: The longest a cookie may stay valid after the last check-in in seconds (2**32 - 1 ms, 49.7
+#: days); a room's ``session_duration`` and ``queued_cookie_lifetime`` must not exceed it.
+MAX_COOKIE_LIFETIME: Final = 4_294_967.295
+
+_NONCE_SIZE = 12
+_HEADER_SIZE = 4
+_TAG_SIZE = 16
+_BUCKET_MS = BUCKET_SECONDS * 1000
+_MAX_BUCKET_ID = 2**32 - 1
+_MAX_OFFSET = 2**40 - 1  # a time after its bucket's start, in ms
+_QUEUED = 2**40 - 1  # accepted_at's value while queued
+_QUEUED_HI = _QUEUED >> 32
+_MAX_EXPIRY_DELAY = 2**32 - 1  # expires_at after last_check_in, in ms
+_MAX_REFRESH = 2**24 - 1
+_M32 = 0xFFFFFFFF
+# bucket_id | last_check_in hi, lo | accepted_at hi, lo | expires_at | refresh_interval hi, lo
+_PAYLOAD = struct.Struct(">IBIBIIBH")
+_PAYLOAD_SIZE = _PAYLOAD.size
+_BLOB_SIZE = _HEADER_SIZE + _NONCE_SIZE + _PAYLOAD_SIZE + _TAG_SIZE
+_ROOM_PERSON = b"lbkit wr room"
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The last of 71 characters carries 2 unused bits, zero in canonical base64.
+_CANONICAL_LAST = frozenset(_B64URL_ALPHABET[::4])
+_INFINITY = math.inf
+_a2b_base64 = binascii.a2b_base64
+_b2a_base64 = binascii.b2a_base64
+_PADDING = (b"", b"", b"==", b"=")  # by length % 4; 1 is never valid
+# RFC 6265 cookie-octet: visible ASCII except '"', ',', ';' and '\'.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*")
+_ATTRIBUTE_VALUE = re.compile(r"[\x20-\x3A\x3C-\x7E]+")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+assert _PAYLOAD_SIZE == 21
+assert round(MAX_REFRESH_INTERVAL * 1000) == _MAX_REFRESH
+assert round(MAX_COOKIE_LIFETIME * 1000) == _MAX_EXPIRY_DELAY
+assert _BLOB_SIZE == 53
+assert (_BLOB_SIZE * 4 + 2) // 3 == TOKEN_LENGTH
+
+
+# Not slotted: a cookie keeps its packed payload in its __dict__ beside the fields (attrs.asdict,
+# repr and == see only the fields), and an opened cookie is built with one __dict__ assignment
+# instead of six object.__setattr__ calls, the costliest Python step of CookieSealer.open.
+@attrs.frozen(slots=False, init=False)
+class QueueCookie:
+    """What a user's cookie holds: their arrival minute, their admission, their last check-in,
+    their refresh interval and the cookie's expiry. Times are seconds, rounded to the nearest
+    millisecond when the cookie is built (so they round-trip exactly through a seal).
+
+    Args:
+        bucket_id: the minute the user arrived, ``arrival // 60`` (see :func:`bucket_for`), an
+            int in 0..2**32 - 1.
+        last_check_in: when the user last checked in, seconds: from the bucket's start
+            (``bucket_id * 60``) to 2**40 - 1 ms later.
+        refresh_interval: this user's jittered refresh interval, seconds, 0.001..16777.215.
+        expires_at: when the cookie stops being accepted, seconds: from ``last_check_in`` to
+            2**32 - 1 ms (49.7 days) later.
+        accepted_at: when the user was admitted, in the same range as ``last_check_in``, or
+            ``None`` while they are queued.
+
+    Raises:
+        InvalidArgument: a value out of range, NaN or infinite (after rounding to the
+            millisecond).
+        ArgumentTypeError: a value of the wrong type.
+
+    Runtime complexity: O(1).
+
+    >>> cookie = QueueCookie(bucket_id=2, last_check_in=130.0004, refresh_interval=20,
+    ...                      expires_at=430.0)
+    >>> cookie.last_check_in, cookie.refresh_interval, cookie.state
+    (130.0, 20.0, 'queued')
+    >>> QueueCookie(bucket_id=2, last_check_in=100.0, refresh_interval=20, expires_at=430.0)
+    Traceback (most recent call last):
+    ...
+    lbkit.errors.InvalidArgument: last_check_in is 100.0; ...from 120.0 (the start of bucket 2)...
+    """
+
+    bucket_id: int
+    last_check_in: float
+    refresh_interval: float
+    expires_at: float
+    accepted_at: float | None = None
+
+    def __init__(
+        self,
+        *,
+        bucket_id: int,
+        last_check_in: float,
+        refresh_interval: float,
+        expires_at: float,
+        accepted_at: float | None = None,
+    ) -> None:
+        # A waiting room builds a cookie per request: the common case (an int and floats, all
+        # in range) is checked with attribute loads, arithmetic and comparisons only; anything
+        # else goes through _checked_milliseconds, which raises the precise error.
+        fast = (
+            bucket_id.__class__ is int
+            and last_check_in.__class__ is float
+            and refresh_interval.__class__ is float
+            and expires_at.__class__ is float
+            and (accepted_at is None or accepted_at.__class__ is float)
+            and 0 <= bucket_id <= _MAX_BUCKET_ID
+        )
+        if fast:
+            try:
+                start = bucket_id * _BUCKET_MS
+                # round() is exact for a time already on the millisecond grid (time * 1000 is
+                # within an ulp of the integer): building a cookie from an opened one, or
+                # again from its own fields, changes nothing.
+                check = round(last_check_in * 1000.0)
+                expires = round(expires_at * 1000.0)
+                refresh = round(refresh_interval * 1000.0)
+                accepted = _QUEUED if accepted_at is None else round(accepted_at * 1000.0) - start
+            except (ValueError, OverflowError):  # NaN or infinite
+                fast = False
+            else:
+                fast = (
+                    start <= check <= start + _MAX_OFFSET
+                    and check <= expires <= check + _MAX_EXPIRY_DELAY
+                    and 1 <= refresh <= _MAX_REFRESH
+                    and 0 <= accepted <= _QUEUED
+                    and (accepted < _QUEUED or accepted_at is None)
+                )
+        if not fast:
+            start, check, expires, refresh, accepted = _checked_milliseconds(
+                bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
+            )
+        since_start = check - start
+        # The packed payload is computed once, here (the checks need its integers anyway), or
+        # taken as is from an opened token, so seal() packs nothing. It lives in __dict__
+        # beside the fields; attrs' ==, hash, repr and asdict see only the fields.
+        _set_field(
+            self,
+            "__dict__",
+            {
+                "bucket_id": bucket_id,
+                "last_check_in": check / 1000,
+                "refresh_interval": refresh / 1000,
+                "expires_at": expires / 1000,
+                "accepted_at": None if accepted == _QUEUED else (start + accepted) / 1000,
+                "_payload": _PAYLOAD.pack(
+                    bucket_id,
+                    since_start >> 32,
+                    since_start & _M32,
+                    accepted >> 32,
+                    accepted & _M32,
+                    expires - check,
+                    refresh >> 16,
+                    refresh & 0xFFFF,
+                ),
+            },
+        )
+
+    @property
+    def state(self) -> str:
+        """``"queued"`` before admission, ``"admitted"`` after (``accepted_at`` is set).
+
+        Runtime complexity: O(1).
+
+        >>> QueueCookie(bucket_id=0, last_check_in=5.0, refresh_interval=20.0,
+        ...             expires_at=305.0, accepted_at=5.0).state
+        'admitted'
+        """
+        return "queued" if self.accepted_at is None else "admitted"
+
+    @property
+    def bucket_start(self) -> float:
+        """The start of the user's arrival minute in seconds, ``bucket_id * 60``.
+
+        Runtime complexity: O(1).
+
+        >>> QueueCookie(bucket_id=3, last_check_in=200.0, refresh_interval=20.0,
+        ...             expires_at=500.0).bucket_start
+        180.0
+        """
+        return float(self.bucket_id * BUCKET_SECONDS)
+
+
+def _checked_milliseconds(
+    bucket_id: object,
+    last_check_in: object,
+    refresh_interval: object,
+    expires_at: object,
+    accepted_at: object,
+) -> tuple[int, int, int, int, int]:
+    """A cookie's values as ``(bucket start, last check-in, expiry, refresh interval, accepted
+    offset or _QUEUED)`` in milliseconds, or the error that names what is wrong."""
+    if isinstance(bucket_id, bool) or not isinstance(bucket_id, int):
+        raise ArgumentTypeError(f"bucket_id is {type(bucket_id).__name__}; it must be an int")
+    if not 0 <= bucket_id <= _MAX_BUCKET_ID:
+        raise InvalidArgument(
+            f"bucket_id is {bucket_id}; it must be an int in 0..{_MAX_BUCKET_ID} "
+            "(the arrival minute)"
+        )
+    start = bucket_id * _BUCKET_MS
+    within_bucket = f"(the start of bucket {bucket_id})"
+    check = _milliseconds(last_check_in, "last_check_in", start, start + _MAX_OFFSET, within_bucket)
+    accepted = _QUEUED
+    if accepted_at is not None:
+        accepted = (
+            _milliseconds(accepted_at, "accepted_at", start, start + _MAX_OFFSET - 1, within_bucket)
+            - start
+        )
+    expires = _milliseconds(
+        expires_at, "expires_at", check, check + _MAX_EXPIRY_DELAY, "(last_check_in)"
+    )
+    refresh = _milliseconds(refresh_interval, "refresh_interval", 1, _MAX_REFRESH, "")
+    return start, check, expires, refresh, accepted
+
+
+def _milliseconds(value: object, name: str, low: int, high: int, low_note: str) -> int:
+    """``value`` seconds as whole milliseconds, checked to lie in ``low..high`` ms."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentTypeError(f"{name} is {type(value).__name__}; it must be a number")
+    if isinstance(value, int):
+        milliseconds = value * 1000
+    else:
+        # round() is exact for a value already on the millisecond grid (value * 1000 is within
+        # an ulp of the integer), so building a cookie from an opened one changes nothing.
+        scaled = value * 1000.0
+        milliseconds = round(scaled) if math.isfinite(scaled) else -1
+    if not low <= milliseconds <= high:
+        note = f" {low_note}" if low_note else ""
+        raise InvalidArgument(
+            f"{name} is {value!r}; it must be a finite number of seconds from "
+            f"{low / 1000!r}{note} to {high / 1000!r}"
+        )
+    return milliseconds
+
+
+_new_object = object.__new__
+_set_field = object.__setattr__
+_unpack_payload = _PAYLOAD.unpack
+
+
+def bucket_for(now: float) -> int:
+    """The bucket (arrival minute) of a user arriving at ``now``: ``now // 60``, computed on the
+    millisecond grid the cookie uses, so a cookie with ``last_check_in=now`` always fits.
+
+    Raises:
+        InvalidArgument: ``now`` is not a finite number of seconds in the buckets' range.
+        ArgumentTypeError: ``now`` is not a number.
+
+    Runtime complexity: O(1).
+
+    >>> bucket_for(0.0), bucket_for(59.9996), bucket_for(1_680_000_012.5)
+    (0, 1, 28000000)
+    """
+    milliseconds = _milliseconds(now, "now", 0, (_MAX_BUCKET_ID + 1) * _BUCKET_MS - 1, "")
+    return milliseconds // _BUCKET_MS
+
+
+class Keyring:
+    """AES-GCM-SIV keys by key id, and the primary key id that new cookies are sealed with.
+
+    A keyring never shows its keys: its ``repr`` lists the key ids only.
+
+    Args:
+        keys: key id (an int in 0..255) to key (``bytes`` of 16 or 32 bytes).
+        primary: the key id new cookies are sealed with; one of ``keys``.
+
+    Raises:
+        ConfigError: no keys, a key id out of range, a key of the wrong size, a primary that
+            is not among the keys.
+        ArgumentTypeError: a key id or key of the wrong type.
+
+    Runtime complexity: O(len(keys)) to build; O(1) per lookup.
+
+    >>> keyring = Keyring({1: bytes(16), 2: bytes(32)}, primary=2)
+    >>> keyring
+    Keyring(key_ids=(1, 2), primary=2)
+    >>> keyring.retire(1).key_ids
+    (2,)
+    """
+
+    __slots__ = ("_keys", "_primary")
+
+    def __init__(self, keys: Mapping[int, bytes], *, primary: int) -> None:
+        if not isinstance(keys, Mapping):
+            raise ArgumentTypeError(
+                f"keys is {type(keys).__name__}; it must be a mapping of key id to key bytes"
+            )
+        if not keys:
+            raise ConfigError("keys is empty; a keyring needs at least one key")
+        checked: dict[int, bytes] = {}
+        for key_id, key in keys.items():
+            _check_key_id(key_id, "key id")
+            if not isinstance(key, bytes):
+                raise ArgumentTypeError(
+                    f"keys[{key_id}] is {type(key).__name__}; a key must be bytes"
+                )
+            if len(key) not in KEY_SIZES:
+                raise ConfigError(
+                    f"keys[{key_id}] is {len(key)} bytes; AES-GCM-SIV keys are 16 or 32 bytes"
+                )
+            checked[key_id] = key
+        _check_key_id(primary, "primary")
+        if primary not in checked:
+            raise ConfigError(
+                f"primary is {primary}; it must be one of the key ids {_ids(checked)}"
+            )
+        self._keys = dict(sorted(checked.items()))
+        self._primary = primary
+
+    @classmethod
+    def from_strings(cls, encoded: Iterable[str], *, primary: int) -> Keyring:
+        """A keyring from keys in the ``"key_id:base64url"`` form of :func:`encode_key` (as the
+        CLI prints them and a configuration file holds them).
+
+        Raises:
+            ConfigError: a malformed key, a key id given twice, or what :class:`Keyring`
+                refuses.
+
+        Runtime complexity: O(total length).
+
+        >>> Keyring.from_strings([encode_key(7, bytes(16))], primary=7)
+        Keyring(key_ids=(7,), primary=7)
+        """
+        if isinstance(encoded, str):
+            raise ArgumentTypeError("encoded is a str; it must be an iterable of encoded keys")
+        keys: dict[int, bytes] = {}
+        for text in encoded:
+            key_id, key = decode_key(text)
+            if key_id in keys:
+                raise ConfigError(f"key id {key_id} is given twice")
+            keys[key_id] = key
+        return cls(keys, primary=primary)
+
+    @property
+    def primary(self) -> int:
+        """The key id new cookies are sealed with.
+
+        Runtime complexity: O(1).
+
+        >>> Keyring({4: bytes(16)}, primary=4).primary
+        4
+        """
+        return self._primary
+
+    @property
+    def key_ids(self) -> tuple[int, ...]:
+        """Every key id, ascending.
+
+        Runtime complexity: O(number of keys).
+
+        >>> Keyring({9: bytes(16), 3: bytes(16)}, primary=9).key_ids
+        (3, 9)
+        """
+        return tuple(self._keys)
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def key(self, key_id: int) -> bytes:
+        """The key with this id.
+
+        Raises:
+            KeyError: no key has this id.
+
+        Runtime complexity: O(1).
+
+        >>> len(Keyring({1: bytes(32)}, primary=1).key(1))
+        32
+        """
+        return self._keys[key_id]
+
+    def rotate(self, key_id: int, key: bytes) -> Keyring:
+        """A new keyring with ``key`` added under ``key_id`` as the primary; the old keys still
+        open the cookies they sealed.
+
+        Raises:
+            ConfigError: ``key_id`` is already in use, or what :class:`Keyring` refuses.
+
+        Runtime complexity: O(number of keys).
+
+        >>> Keyring({1: bytes(16)}, primary=1).rotate(2, bytes(32))
+        Keyring(key_ids=(1, 2), primary=2)
+        """
+        if key_id in self._keys:
+            raise ConfigError(f"key_id is {key_id}; it is already in use (retire it first)")
+        return Keyring({**self._keys, key_id: key}, primary=key_id)
+
+    def retire(self, key_id: int) -> Keyring:
+        """A new keyring without ``key_id``: cookies it sealed become ``unknown_key``.
+
+        Raises:
+            ConfigError: ``key_id`` is the primary, or not in the keyring.
+
+        Runtime complexity: O(number of keys).
+
+        >>> Keyring({1: bytes(16), 2: bytes(16)}, primary=2).retire(1)
+        Keyring(key_ids=(2,), primary=2)
+        """
+        if key_id == self._primary:
+            raise ConfigError(f"key_id is {key_id}, the primary; rotate to another key first")
+        if key_id not in self._keys:
+            raise ConfigError(f"key_id is {key_id}; it is not one of {_ids(self._keys)}")
+        return Keyring(
+            {kid: key for kid, key in self._keys.items() if kid != key_id},
+            primary=self._primary,
+        )
+
+    def __repr__(self) -> str:
+        return f"Keyring(key_ids={self.key_ids!r}, primary={self._primary})"
+
+
+def _check_key_id(key_id: object, name: str) -> None:
+    if isinstance(key_id, bool) or not isinstance(key_id, int):
+        raise ArgumentTypeError(f"{name} is {type(key_id).__name__}; it must be an int")
+    if not 0 <= key_id <= MAX_KEY_ID:
+        raise ConfigError(f"{name} is {key_id}; key ids are ints in 0..{MAX_KEY_ID}")
+
+
+def _ids(keys: Mapping[int, bytes]) -> str:
+    return ", ".join(str(key_id) for key_id in sorted(keys))
+
+
+def new_key(size: int = 32) -> bytes:
+    """A fresh random AES-GCM-SIV key from :mod:`secrets`: 32 bytes (AES-256) by default, or 16.
+
+    Raises:
+        ConfigError: ``size`` is not 16 or 32.
+
+    Runtime complexity: O(size).
+
+    >>> len(new_key()), len(new_key(16))
+    (32, 16)
+    """
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ArgumentTypeError(f"size is {type(size).__name__}; it must be an int")
+    if size not in KEY_SIZES:
+        raise ConfigError(f"size is {size}; AES-GCM-SIV keys are 16 or 32 bytes")
+    return secrets.token_bytes(size)
+
+
+def encode_key(key_id: int, key: bytes) -> str:
+    """A key and its id as text, ``"key_id:base64url"`` (unpadded), for the CLI and
+    configuration files. :func:`decode_key` reads it back.
+
+    Raises:
+        ConfigError: a key id out of 0..255, a key that is not 16 or 32 bytes.
+        ArgumentTypeError: a key id or key of the wrong type.
+
+    Runtime complexity: O(len(key)).
+
+    >>> encode_key(1, bytes(16))
+    '1:AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    Keyring({key_id: key}, primary=key_id)  # the checks, with the keyring's messages
+    return f"{key_id}:{_b64url_encode(key)}"
+
+
+def decode_key(text: str) -> tuple[int, bytes]:
+    """The key id and key of a ``"key_id:base64url"`` string from :func:`encode_key`.
+
+    Raises:
+        ConfigError: text not of that form, a key id out of range, a key of the wrong size.
+        ArgumentTypeError: ``text`` is not a str.
+
+    Runtime complexity: O(len(text)).
+
+    >>> decode_key('1:AAAAAAAAAAAAAAAAAAAAAA')
+    (1, b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00')
+    """
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"an encoded key is {type(text).__name__}; it must be a str")
+    key_id_text, colon, key_text = text.partition(":")
+    key = _b64url_decode(key_text) if colon else None
+    if not (key_id_text.isascii() and key_id_text.isdigit()) or key is None:
+        # Nothing of the text is echoed into the message: it may hold a real key.
+        raise ConfigError(
+            "an encoded key is not of the form 'key_id:base64url' (a key id in 0..255, a "
+            "colon, a 16- or 32-byte key in unpadded base64url)"
+        )
+    key_id = int(key_id_text)
+    Keyring({key_id: key}, primary=key_id)
+    return key_id, key
+
+
+class CookieSealer:
+    """Seals :class:`QueueCookie` values into tokens and opens them, for one room and cookie
+    name, with the keys of a :class:`Keyring`.
+
+    A sealer is immutable and may be shared by threads. It prepares one cipher and the
+    associated data per key id when it is built, so :meth:`open` costs one dict lookup to find
+    the key and one decryption, whatever the number of keys.
+
+    Args:
+        keys: a :class:`Keyring`, or a mapping of key id to key from which one is built.
+        primary: the key id new cookies are sealed with: required with a mapping; with a
+            keyring it defaults to the keyring's primary.
+        room_id: the room's id (``WaitingRoomConfig.room_id``): a non-empty str of at most
+            255 UTF-8 bytes.
+        cookie_name: the cookie's name without a ``__Host-`` prefix (``CookieSettings.name``).
+        nonce_source: called with 12, returns 12 bytes; ``os.urandom`` by default. Pass a
+            fixed source only for test vectors.
+
+    Raises:
+        ConfigError: a bad room id, cookie name or key (see :class:`Keyring`).
+        ArgumentTypeError: an argument of the wrong type.
+
+    Runtime complexity: O(number of keys) to build; :meth:`seal` and :meth:`open` are O(1).
+
+    >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="wr")
+    >>> sealer
+    CookieSealer(room_id='r', cookie_name='wr', key_ids=(1,), primary=1)
+    """
+
+    __slots__ = (
+        "_by_header",
+        "_cookie_name",
+        "_keyring",
+        "_nonce_source",
+        "_room_id",
+        "_room_tag",
+        "_seal_with",
+    )
+
+    def __init__(
+        self,
+        keys: Mapping[int, bytes] | Keyring,
+        *,
+        room_id: str,
+        cookie_name: str,
+        primary: int | None = None,
+        nonce_source: Callable[[int], bytes] | None = None,
+    ) -> None:
+        if isinstance(keys, Keyring):
+            keyring = keys if primary is None else Keyring(keys._keys, primary=primary)
+        elif primary is None:
+            raise ConfigError("primary is None; with a mapping of keys, name the primary key id")
+        else:
+            keyring = Keyring(keys, primary=primary)
+        if not isinstance(room_id, str):
+            raise ArgumentTypeError(f"room_id is {type(room_id).__name__}; it must be a str")
+        room = room_id.encode("utf-8", "surrogatepass")
+        if not room or len(room) > 255:
+            raise ConfigError(
+                f"room_id is {room_id!r}; it must be a non-empty str of at most 255 UTF-8 bytes"
+            )
+        if not isinstance(cookie_name, str):
+            raise ArgumentTypeError(
+                f"cookie_name is {type(cookie_name).__name__}; it must be a str"
+            )
+        if not _TOKEN.fullmatch(cookie_name):
+            raise ConfigError(
+                f"cookie_name is {cookie_name!r}; a cookie name must be an HTTP token"
+            )
+        if nonce_source is None:
+            nonce_source = os.urandom
+        elif not callable(nonce_source):
+            raise ArgumentTypeError(
+                f"nonce_source is {type(nonce_source).__name__}; it must be callable"
+            )
+        binding = bytes([len(room)]) + room + cookie_name.encode("ascii")
+        room_tag = hashlib.blake2b(binding, digest_size=2, person=_ROOM_PERSON).digest()
+        # Keyed by the whole 4-byte header: one slice and one dict lookup check the version,
+        # the room tag and the key id of a token together; only a miss looks closer.
+        by_header: dict[bytes, tuple[AESGCMSIV, bytes]] = {}
+        for key_id in keyring.key_ids:
+            header = bytes([FORMAT_VERSION, key_id]) + room_tag
+            by_header[header] = (AESGCMSIV(keyring.key(key_id)), header + binding)
+        primary_header = bytes([FORMAT_VERSION, keyring.primary]) + room_tag
+        self._keyring = keyring
+        self._room_id = room_id
+        self._cookie_name = cookie_name
+        self._room_tag = room_tag
+        self._nonce_source = nonce_source
+        self._by_header = by_header
+        self._seal_with = (*by_header[primary_header], primary_header)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: WaitingRoomConfig,
+        keys: Mapping[int, bytes] | Keyring,
+        *,
+        primary: int | None = None,
+        nonce_source: Callable[[int], bytes] | None = None,
+    ) -> CookieSealer:
+        """The sealer for a room's configuration: its ``room_id`` and ``cookie.name``.
+
+        Runtime complexity: O(number of keys).
+
+        >>> config = WaitingRoomConfig(total_active_users=10, new_users_per_minute=5,
+        ...                            room_id="tickets")
+        >>> CookieSealer.from_config(config, Keyring({1: bytes(16)}, primary=1))
+        CookieSealer(room_id='tickets', cookie_name='__lbkit_wr', key_ids=(1,), primary=1)
+        """
+        if not isinstance(config, WaitingRoomConfig):
+            raise ArgumentTypeError(
+                f"config is {type(config).__name__}; it must be a WaitingRoomConfig"
+            )
+        return cls(
+            keys,
+            room_id=config.room_id,
+            cookie_name=config.cookie.name,
+            primary=primary,
+            nonce_source=nonce_source,
+        )
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys, with the primary this sealer seals with.
+
+        Runtime complexity: O(1).
+
+        >>> CookieSealer({3: bytes(16)}, primary=3, room_id="r", cookie_name="c").keyring
+        Keyring(key_ids=(3,), primary=3)
+        """
+        return self._keyring
+
+    @property
+    def room_id(self) -> str:
+        """The room whose cookies this sealer seals and opens.
+
+        Runtime complexity: O(1).
+
+        >>> CookieSealer({3: bytes(16)}, primary=3, room_id="r", cookie_name="c").room_id
+        'r'
+        """
+        return self._room_id
+
+    @property
+    def cookie_name(self) -> str:
+        """The cookie name bound into every token (without a ``__Host-`` prefix).
+
+        Runtime complexity: O(1).
+
+        >>> CookieSealer({3: bytes(16)}, primary=3, room_id="r", cookie_name="c").cookie_name
+        'c'
+        """
+        return self._cookie_name
+
+    @property
+    def room_tag(self) -> bytes:
+        """The two bytes of the header that name the room and cookie name (not a secret).
+
+        Runtime complexity: O(1).
+
+        >>> len(CookieSealer({3: bytes(16)}, primary=3, room_id="r", cookie_name="c").room_tag)
+        2
+        """
+        return self._room_tag
+
+    def seal(self, cookie: QueueCookie) -> str:
+        """The token for ``cookie``: sealed with the primary key and a fresh nonce, 71
+        characters of base64url.
+
+        Raises:
+            ArgumentTypeError: ``cookie`` is not a :class:`QueueCookie`.
+            InvalidArgument: the nonce source returned something other than 12 bytes.
+
+        Runtime complexity: O(1).
+
+        >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="c")
+        >>> cookie = QueueCookie(bucket_id=0, last_check_in=1.0, refresh_interval=20.0,
+        ...                      expires_at=301.0)
+        >>> first, second = sealer.seal(cookie), sealer.seal(cookie)
+        >>> first != second, sealer.open(first, now=2.0) == sealer.open(second, now=2.0)
+        (True, True)
+        """
+        if cookie.__class__ is not QueueCookie and not isinstance(cookie, QueueCookie):
+            raise ArgumentTypeError(f"cookie is {type(cookie).__name__}; it must be a QueueCookie")
+        nonce = self._nonce_source(_NONCE_SIZE)
+        cipher, associated, header = self._seal_with
+        try:
+            # AES-GCM-SIV refuses a nonce that is not 12 bytes.
+            blob = header + nonce + cipher.encrypt(nonce, cookie.__dict__["_payload"], associated)
+        except (TypeError, ValueError):
+            returned = (
+                f"{len(nonce)} bytes"
+                if isinstance(nonce, (bytes, bytearray, memoryview))
+                else type(nonce).__name__
+            )
+            raise InvalidArgument(
+                f"the nonce source returned {returned}; it must return 12 bytes"
+            ) from None
+        # 53 bytes encode to 71 characters, one '=' and a newline: the slice drops the last two.
+        return _b2a_base64(blob).translate(_TO_URLSAFE)[:TOKEN_LENGTH].decode()
+
+    def open(self, token: str, *, now: float) -> QueueCookie:
+        """The cookie a token holds, if this sealer sealed it (with any key of its keyring)
+        and it has not expired: valid while ``now < expires_at``.
+
+        Raises:
+            InvalidCookie: with ``reason`` ``"too_large"`` (longer than
+                :data:`MAX_TOKEN_LENGTH`), ``"malformed"`` (not canonical unpadded base64url,
+                an unknown format version, a wrong length), ``"wrong_room"`` (sealed for
+                another room or cookie name), ``"unknown_key"`` (a key id not in the keyring),
+                ``"tampered"`` (fails authentication: altered, or sealed with another key
+                under the same id) or ``"expired"``.
+            ArgumentTypeError: ``token`` is not a str or ``now`` not a number.
+            InvalidArgument: ``now`` is NaN or infinite.
+
+        Runtime complexity: O(1) (tokens longer than ``MAX_TOKEN_LENGTH`` are refused unread).
+
+        >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="c")
+        >>> other = CookieSealer({1: bytes(16)}, primary=1, room_id="s", cookie_name="c")
+        >>> token = other.seal(QueueCookie(bucket_id=0, last_check_in=1.0,
+        ...                                refresh_interval=20.0, expires_at=301.0))
+        >>> try:
+        ...     sealer.open(token, now=2.0)
+        ... except InvalidCookie as error:
+        ...     print(error.reason)
+        wrong_room
+        """
+        # One function, no helper calls and nothing but attribute loads, comparisons, slices
+        # and C calls on the way to an opened cookie: at about 100 ns a Python call, this is
+        # what keeps open() near the cost of the bare cipher calls (benchmarks/README.md).
+        if now.__class__ is not float or now - now:  # now - now is NaN for NaN and infinities
+            _check_now(now)
+        if token.__class__ is not str and not isinstance(token, str):
+            raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str")
+        if len(token) != TOKEN_LENGTH:
+            self._refuse_length(token)
+        # Canonical base64url in a few C calls: the translation turns '+', '/' and '=' into a
+        # character binascii discards, and a discarded character leaves fewer than 53 bytes
+        # (or a padding error); of 71 valid characters, only the last has unused bits, which
+        # must be zero. So exactly one token decodes to each blob.
+        try:
+            blob = _a2b_base64(token.encode("ascii").translate(_FROM_URLSAFE) + b"=")
+        except (UnicodeEncodeError, binascii.Error):
+            blob = b""
+        if len(blob) != _BLOB_SIZE or token[-1] not in _CANONICAL_LAST:
+            raise InvalidCookie("the cookie is not canonical unpadded base64url", "malformed")
+        try:
+            cipher, associated = self._by_header[blob[:4]]
+        except KeyError:
+            self._refuse_header(blob)
+        try:
+            payload = cipher.decrypt(blob[4:16], blob[16:], associated)
+        except InvalidTag:
+            raise InvalidCookie(
+                f"the cookie does not authenticate under key id {blob[1]}: it was altered, "
+                "or sealed with another key under the same id",
+                "tampered",
+            ) from None
+        # The payload's fields as the constructor would hold them: every value the format
+        # holds is one the constructor accepts (a refresh interval of 0 aside, refused here),
+        # and whole milliseconds / 1000 is what it rounds to, so its checks are skipped. The
+        # high parts are almost always 0 (offsets under 49.7 days, intervals under 65.5 s,
+        # or a queued user's sentinel), and skipping their joins saves int allocations.
+        bucket_id, check_hi, check_lo, accepted_hi, accepted_lo, expiry, refresh_hi, refresh = (
+            _unpack_payload(payload)
+        )
+        start = bucket_id * _BUCKET_MS
+        last_check_in = start + (check_hi << 32 | check_lo if check_hi else check_lo)
+        expires_at = (last_check_in + expiry) / 1000
+        if now >= expires_at:
+            raise InvalidCookie(f"the cookie expired at {expires_at!r}; now is {now!r}", "expired")
+        if refresh_hi:
+            refresh |= refresh_hi << 16
+        elif not refresh:
+            # Only a sealer other than this module's could have written it: refuse it rather
+            # than return a cookie the constructor would not build.
+            raise InvalidCookie("the cookie's refresh interval is 0", "malformed")
+        if accepted_hi == _QUEUED_HI and accepted_lo == _M32:
+            accepted_at = None
+        else:
+            accepted_at = (start + (accepted_hi << 32 | accepted_lo)) / 1000
+        cookie = _new_object(QueueCookie)
+        _set_field(
+            cookie,
+            "__dict__",
+            {
+                "bucket_id": bucket_id,
+                "last_check_in": last_check_in / 1000,
+                "refresh_interval": refresh / 1000,
+                "expires_at": expires_at,
+                "accepted_at": accepted_at,
+                "_payload": payload,
+            },
+        )
+        return cookie
+
+    def inspect(self, token: str) -> QueueCookie:
+        """The cookie a token holds, authenticated like :meth:`open` but whatever its expiry:
+        for debugging (``lbkit cookie inspect``), never for admission.
+
+        Raises:
+            InvalidCookie: every reason of :meth:`open` but ``"expired"``.
+            ArgumentTypeError: ``token`` is not a str.
+
+        Runtime complexity: O(1).
+
+        >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="c")
+        >>> cookie = QueueCookie(bucket_id=0, last_check_in=1.0, refresh_interval=20.0,
+        ...                      expires_at=301.0)
+        >>> sealer.inspect(sealer.seal(cookie)) == cookie
+        True
+        """
+        # Every time a cookie holds is >= 0, so nothing has expired at -1.
+        return self.open(token, now=-1.0)
+
+    def _refuse_length(self, token: str) -> NoReturn:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidCookie(
+                f"the cookie is {len(token)} characters; at most {MAX_TOKEN_LENGTH} are read",
+                "too_large",
+            )
+        raise InvalidCookie(
+            f"the cookie is {len(token)} characters; a version {FORMAT_VERSION} cookie is "
+            f"{TOKEN_LENGTH}",
+            "malformed",
+        )
+
+    def _refuse_header(self, blob: bytes) -> NoReturn:
+        """Why no key opens a blob with this header: in the order version, room, key id."""
+        if blob[0] != FORMAT_VERSION:
+            raise InvalidCookie(
+                f"the cookie has format version {blob[0]}; this lbkit reads version "
+                f"{FORMAT_VERSION}",
+                "malformed",
+            )
+        if blob[2:4] != self._room_tag:
+            raise InvalidCookie(
+                "the cookie was sealed for another room or cookie name (this is room "
+                f"{self._room_id!r}, cookie {self._cookie_name!r})",
+                "wrong_room",
+            )
+        raise InvalidCookie(
+            f"the cookie was sealed with key id {blob[1]}, which is not in the keyring "
+            f"(key ids {_ids(self._keyring._keys)})",
+            "unknown_key",
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CookieSealer(room_id={self._room_id!r}, cookie_name={self._cookie_name!r}, "
+            f"key_ids={self._keyring.key_ids!r}, primary={self._keyring.primary})"
+        )
+
+
+def _check_now(now: object) -> None:
+    if isinstance(now, bool) or not isinstance(now, (int, float)):
+        raise ArgumentTypeError(f"now is {type(now).__name__}; it must be a number")
+    if not -_INFINITY < now < _INFINITY:
+        raise InvalidArgument(f"now is {now!r}; it must be finite")
+
+
+def _b64url_encode(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes | None:
+    """The bytes of canonical unpadded base64url text, or None. Canonical: encoding the bytes
+    gives ``text`` back, so no two texts decode to the same bytes (binascii alone would accept
+    '+', '/', padding, stray characters and non-zero unused bits)."""
+    if not text.isascii() or len(text) % 4 == 1:
+        return None
+    data = text.encode("ascii")
+    try:
+        raw = binascii.a2b_base64(data.translate(_FROM_URLSAFE) + _PADDING[len(data) % 4])
+    except binascii.Error:
+        return None
+    if binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=") != data:
+        return None
+    return raw
+
+
+def prefixed_name(settings: CookieSettings, *, https: bool) -> str:
+    """The cookie's name on the wire: ``settings.name``, with the ``__Host-`` prefix when the
+    settings allow it for this request (Secure, no Domain, Path ``/``).
+
+    Runtime complexity: O(len(name)).
+
+    >>> prefixed_name(CookieSettings(), https=True), prefixed_name(CookieSettings(), https=False)
+    ('__Host-__lbkit_wr', '__lbkit_wr')
+    """
+    _check_settings(settings, https)
+    return (
+        HOST_PREFIX + settings.name if settings.host_prefix_allowed(https=https) else settings.name
+    )
+
+
+def set_cookie_header(token: str, settings: CookieSettings, *, https: bool, max_age: float) -> str:
+    """The ``Set-Cookie`` header value that stores ``token``: ``Path``, ``Domain`` (when set),
+    ``Max-Age`` (whole seconds, rounded up), ``HttpOnly``, ``Secure`` and ``SameSite`` as
+    :meth:`~lbkit.waitingroom.config.CookieSettings.attributes` gives them for this request,
+    and the ``__Host-`` prefix when
+    :meth:`~lbkit.waitingroom.config.CookieSettings.host_prefix_allowed`. ``token=""`` with
+    ``max_age=0`` deletes the cookie.
+
+    Args:
+        token: the cookie value (a sealed token): RFC 6265 cookie-octets only.
+        settings: the room's :class:`~lbkit.waitingroom.config.CookieSettings`.
+        https: whether the request came over HTTPS.
+        max_age: seconds the browser keeps the cookie, finite and >= 0.
+
+    Raises:
+        InvalidArgument: a token with characters a cookie value cannot hold, a ``max_age``
+            that is negative, NaN or infinite, a name that already carries the ``__Host-``
+            prefix, a path or domain with characters an attribute cannot hold.
+        ArgumentTypeError: an argument of the wrong type.
+
+    Runtime complexity: O(len(token)).
+
+    >>> set_cookie_header("abc", CookieSettings(), https=True, max_age=299.2)
+    '__Host-__lbkit_wr=abc; Path=/; Max-Age=300; HttpOnly; Secure; SameSite=None'
+    >>> set_cookie_header("abc", CookieSettings(domain="example.com"), https=False, max_age=20)
+    '__lbkit_wr=abc; Path=/; Domain=example.com; Max-Age=20; HttpOnly; SameSite=Lax'
+    """
+    if not isinstance(token, str):
+        raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str")
+    if not _COOKIE_VALUE.fullmatch(token):
+        raise InvalidArgument(
+            f"token is {token!r:.60}; a cookie value holds only RFC 6265 cookie-octets"
+        )
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+        raise ArgumentTypeError(f"max_age is {type(max_age).__name__}; it must be a number")
+    if not (math.isfinite(max_age) and max_age >= 0):
+        raise InvalidArgument(f"max_age is {max_age!r}; it must be finite and >= 0 seconds")
+    name = prefixed_name(settings, https=https)
+    if settings.name.startswith(HOST_PREFIX):
+        raise InvalidArgument(
+            f"the cookie name is {settings.name!r}; leave out the {HOST_PREFIX} prefix, it is "
+            "added when the settings allow it"
+        )
+    for attribute, value in (("path", settings.path), ("domain", settings.domain)):
+        if value is not None and not _ATTRIBUTE_VALUE.fullmatch(value):
+            raise InvalidArgument(
+                f"{attribute} is {value!r}; an attribute value holds no ';' or control characters"
+            )
+    same_site, secure = settings.attributes(https=https)
+    parts = [f"{name}={token}", f"Path={settings.path}"]
+    if settings.domain is not None:
+        parts.append(f"Domain={settings.domain}")
+    parts += [f"Max-Age={math.ceil(max_age)}", "HttpOnly"]
+    if secure:
+        parts.append("Secure")
+    parts.append(f"SameSite={same_site}")
+    return "; ".join(parts)
+
+
+def read_cookie(cookies: Mapping[str, str], settings: CookieSettings, *, https: bool) -> str | None:
+    """The queue cookie's value from a request's cookies (name to value), or None. It reads the
+    name :func:`set_cookie_header` writes for the same ``https``: the ``__Host-`` name when the
+    settings allow the prefix, and then only that one, so a cookie planted without the prefix
+    (by a sibling domain, say) is not read.
+
+    Raises:
+        ArgumentTypeError: ``cookies`` is not a mapping, ``settings`` not a CookieSettings.
+
+    Runtime complexity: O(1) for a dict.
+
+    >>> read_cookie({"__Host-__lbkit_wr": "tok"}, CookieSettings(), https=True)
+    'tok'
+    >>> read_cookie({"__lbkit_wr": "tok"}, CookieSettings(), https=True) is None
+    True
+    """
+    if not isinstance(cookies, Mapping):
+        raise ArgumentTypeError(f"cookies is {type(cookies).__name__}; it must be a mapping")
+    value = cookies.get(prefixed_name(settings, https=https))
+    return value if isinstance(value, str) else None
+
+
+def _check_settings(settings: object, https: object) -> None:
+    if not isinstance(settings, CookieSettings):
+        raise ArgumentTypeError(
+            f"settings is {type(settings).__name__}; it must be a CookieSettings"
+        )
+    if not isinstance(https, bool):
+        raise ArgumentTypeError(f"https is {type(https).__name__}; it must be a bool")
