@@ -32,7 +32,6 @@ own seed, as Netflix Zuul keeps one subset per event loop.
 from __future__ import annotations
 
 import math
-import secrets
 import threading
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
@@ -49,6 +48,7 @@ from lbkit.errors import (
 )
 from lbkit.health import EndpointHealth, EventLog, PoolHealth, PoolReport, Verdict
 from lbkit.steering.accounting import RequestStats
+from lbkit.steering.accounting import _check_now as _check_time
 from lbkit.steering.affinity import (
     Action,
     AffinityMiss,
@@ -57,7 +57,7 @@ from lbkit.steering.affinity import (
     SessionAffinity,
 )
 from lbkit.steering.model import Endpoint, Pool
-from lbkit.steering.pickers import KINDS, EndpointPicker, accepted_options, make_picker
+from lbkit.steering.pickers import KINDS, EndpointPicker, _check_seed, accepted_options, make_picker
 from lbkit.steering.policies import (
     POLICIES,
     DynamicPolicy,
@@ -74,9 +74,6 @@ __all__ = ["Decision", "LoadBalancer"]
 PoolId = str | int
 EndpointId = str | int
 
-#: The largest seed: seeds are unsigned 64-bit integers.
-_MAX_SEED = 2**64 - 1
-_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 _NO_OVERRIDES: Mapping[str, Any] = {}
 
 
@@ -798,7 +795,9 @@ class LoadBalancer:
             options = _options_for(kind, self._picker_options)
             # Each picker gets its own stream, derived from the seed, the pool and the kind.
             index = self._pools.index(pool) * len(KINDS) * 2 + KINDS.index(kind) * 2
-            seed = self._kernel.splitmix64(self._seed + (index + 1 + ignore_health) * _GOLDEN_GAMMA)
+            seed = self._kernel.splitmix64(
+                self._seed + (index + 1 + ignore_health) * self._kernel.GOLDEN_GAMMA
+            )
             picker = make_picker(kind, pool.endpoints, seed=seed, **options)
             if not ignore_health:
                 eligible = self._eligible_ids(pool)
@@ -876,24 +875,6 @@ def _check_pools(pools: object) -> tuple[Pool, ...]:
             "ratios matter)"
         )
     return result
-
-
-def _check_seed(seed: object) -> int:
-    if seed is None:
-        return secrets.randbits(64)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ArgumentTypeError(f"seed is {type(seed).__name__}; it must be an int or None")
-    if not 0 <= seed <= _MAX_SEED:
-        raise ConfigError(f"seed is {seed}; it must be in 0..{_MAX_SEED}")
-    return seed
-
-
-def _check_time(now: object) -> float:
-    if isinstance(now, bool) or not isinstance(now, (int, float)):
-        raise ArgumentTypeError(f"now is {type(now).__name__}; it must be a number")
-    if not math.isfinite(now):
-        raise InvalidArgument(f"now is {now!r}; times must be finite")
-    return float(now)
 
 
 def _picker_kinds(endpoint_picker: object, pools: Mapping[PoolId, Pool]) -> dict[PoolId, str]:
