@@ -1,10 +1,11 @@
 """lbkit.waitingroom.cookies: exact round trips over the payload's ranges, every altered,
 truncated, oversized, foreign or expired token refused for the right reason, key rotation, the
 golden vectors, the token's length beside Fernet's, the Set-Cookie header for every SameSite
-and Secure setting, and every rejected input with its message.
+and Secure setting, and every rejected input with its message; and the ``cookiecodec`` kernel
+(base64url and the payload) compiled against its reference, byte for byte.
 
-The cookie code has no kernels (the cryptography is in ``cryptography``), so these tests do
-not take the ``impl`` fixture: there is one path to test."""
+Every test here runs on both kernel paths (the module's autouse fixture takes ``impl``), so the
+public API is checked end to end with the compiled codec and with the pure one."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from hypothesis import given
 from hypothesis import strategies as st
 
+import lbkit._kernels
+import lbkit._pure._cookiecodec
 import lbkit.waitingroom.cookies
 from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, InvalidCookie
 from lbkit.waitingroom import CookieSettings, WaitingRoomConfig
@@ -53,6 +56,13 @@ ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 MAX_OFFSET = 2**40 - 1
 MAX_DELAY = 2**32 - 1
 MAX_REFRESH = 2**24 - 1
+
+
+@pytest.fixture(autouse=True)
+def _both_paths(impl: Any) -> Any:
+    """Every test of this module once per kernel flavour: the public code calls
+    ``_kernels.cookiecodec`` at call time, and ``impl`` points it at the flavour under test."""
+    return impl
 
 
 def make_sealer(
@@ -1192,3 +1202,149 @@ def test_set_cookie_header_errors() -> None:
         with pytest.raises(error_type) as error:
             build()
         assert str(error.value) == message
+
+
+# --- the cookiecodec kernel, each path beside the reference and an independent oracle -------
+
+#: Characters a token must not hold, beside the alphabet: base64's other alphabet, padding,
+#: what binascii would skip, non-ASCII.
+NOT_BASE64URL = "+/=!. \n\x00\x7fé€"
+
+
+def split_blob(blob: bytes) -> tuple[bytes, bytes, bytes]:
+    return blob[:4], blob[4:16], blob[16:]
+
+
+def canonical_split(text: str) -> tuple[bytes, bytes, bytes] | None:
+    """The oracle for decode_token, from the base64 module: 71 alphabet characters whose bytes
+    encode back to the same text."""
+    if len(text) != TOKEN_LENGTH or any(character not in ALPHABET for character in text):
+        return None
+    blob = base64.urlsafe_b64decode(text + "=")
+    return split_blob(blob) if token_of(blob) == text else None
+
+
+@st.composite
+def near_tokens(draw: st.DrawFn) -> str:
+    """A canonical token, often with one character replaced by another (valid or not)."""
+    text = token_of(draw(st.binary(min_size=53, max_size=53)))
+    for _ in range(draw(st.integers(0, 2))):
+        position = draw(st.integers(0, TOKEN_LENGTH - 1))
+        replacement = draw(st.sampled_from(ALPHABET + NOT_BASE64URL))
+        text = text[:position] + replacement + text[position + 1 :]
+    return text
+
+
+@given(blob=st.binary(max_size=80))
+def test_codec_encode_token_is_unpadded_base64url(impl: Any, blob: bytes) -> None:
+    """encode_token gives the base64 module's unpadded base64url, on both paths."""
+    expected = base64.urlsafe_b64encode(blob).decode().rstrip("=")
+    assert impl.cookiecodec.encode_token(blob) == expected
+    assert lbkit._pure._cookiecodec.encode_token(blob) == expected
+
+
+@given(
+    text=near_tokens() | st.text(max_size=80) | st.text(ALPHABET + "+/=", min_size=71, max_size=71)
+)
+def test_codec_decode_token_accepts_exactly_the_canonical_tokens(impl: Any, text: str) -> None:
+    """decode_token splits a canonical 71-character token and returns None for anything else
+    (wrong length, a character outside the alphabet, unused bits set), on both paths."""
+    expected = canonical_split(text)
+    assert impl.cookiecodec.decode_token(text) == expected
+    assert lbkit._pure._cookiecodec.decode_token(text) == expected
+
+
+@given(blob=st.binary(min_size=53, max_size=53))
+def test_codec_token_round_trip(impl: Any, blob: bytes) -> None:
+    """Any 53-byte blob encodes to 71 characters that decode to its three parts, on both paths."""
+    codec = impl.cookiecodec
+    token = codec.encode_token(blob)
+    assert len(token) == TOKEN_LENGTH
+    assert codec.decode_token(token) == split_blob(blob)
+
+
+def test_codec_decode_token_takes_str_subclasses(impl: Any) -> None:
+    """A str subclass decodes like the str it holds (open() accepts any str)."""
+
+    class Text(str):
+        pass
+
+    token = token_of(bytes(range(53)))
+    assert impl.cookiecodec.decode_token(Text(token)) == split_blob(bytes(range(53)))
+
+
+@given(
+    bucket_id=st.integers(0, 2**32 - 1),
+    last_check_in=st.integers(0, MAX_OFFSET),
+    accepted_at=st.integers(0, MAX_OFFSET),
+    expiry=st.integers(0, MAX_DELAY),
+    refresh_interval=st.integers(0, MAX_REFRESH),
+)
+def test_codec_payload_packs_and_unpacks_bit_for_bit(
+    impl: Any,
+    bucket_id: int,
+    last_check_in: int,
+    accepted_at: int,
+    expiry: int,
+    refresh_interval: int,
+) -> None:
+    """pack_payload writes the documented big-endian layout and cookie_fields reads it back as
+    whole milliseconds / 1000 (None for the queued sentinel), on both paths."""
+    codec = impl.cookiecodec
+    payload = codec.pack_payload(bucket_id, last_check_in, accepted_at, expiry, refresh_interval)
+    assert payload == (
+        bucket_id.to_bytes(4, "big")
+        + last_check_in.to_bytes(5, "big")
+        + accepted_at.to_bytes(5, "big")
+        + expiry.to_bytes(4, "big")
+        + refresh_interval.to_bytes(3, "big")
+    )
+    start = bucket_id * 60_000
+    fields = codec.cookie_fields(payload)
+    assert fields == {
+        "bucket_id": bucket_id,
+        "last_check_in": (start + last_check_in) / 1000,
+        "refresh_interval": refresh_interval / 1000,
+        "expires_at": (start + last_check_in + expiry) / 1000,
+        "accepted_at": None if accepted_at == MAX_OFFSET else (start + accepted_at) / 1000,
+        "_payload": payload,
+    }
+    assert fields["_payload"] is payload
+    assert [type(value) for value in fields.values()] == [
+        type(value) for value in lbkit._pure._cookiecodec.cookie_fields(payload).values()
+    ]
+
+
+@given(payload=st.binary(min_size=21, max_size=21))
+def test_codec_cookie_fields_of_any_payload(impl: Any, payload: bytes) -> None:
+    """Every 21-byte payload reads the same on both paths, float for float."""
+    fields = impl.cookiecodec.cookie_fields(payload)
+    reference = lbkit._pure._cookiecodec.cookie_fields(payload)
+    assert repr(fields) == repr(reference)
+    assert fields == reference
+
+
+@pytest.mark.parametrize("size", [0, 20, 22, 53])
+def test_codec_refuses_a_payload_of_the_wrong_size(impl: Any, size: int) -> None:
+    """cookie_fields reads only 21-byte payloads: anything else is a ValueError, never a read
+    past the end."""
+    with pytest.raises(ValueError, match=f"^payload is {size} bytes; a payload is 21$"):
+        impl.cookiecodec.cookie_fields(bytes(size))
+
+
+def test_tokens_cross_between_paths(
+    fast_kernels: dict[str, Any], pure_kernels: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token sealed on one path is the same token on the other, and each path opens the
+    other's tokens to equal cookies."""
+    sealer = make_sealer(nonce_source=fixed_nonce(bytes(range(12))))
+    cookies = [make_cookie(), make_cookie(accepted_at=1_680_000_001.25)]
+    tokens = {}
+    for name, kernels in (("fast", fast_kernels), ("pure", pure_kernels)):
+        monkeypatch.setattr(lbkit._kernels, "cookiecodec", kernels["cookiecodec"])
+        tokens[name] = [sealer.seal(cookie) for cookie in cookies]
+    assert tokens["fast"] == tokens["pure"]
+    for name, kernels in (("fast", fast_kernels), ("pure", pure_kernels)):
+        monkeypatch.setattr(lbkit._kernels, "cookiecodec", kernels["cookiecodec"])
+        other = tokens["pure" if name == "fast" else "fast"]
+        assert [sealer.open(token, now=1_680_000_020.0) for token in other] == cookies

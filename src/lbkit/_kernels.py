@@ -29,6 +29,7 @@ __all__ = [
     "IMPLEMENTATION",
     "KERNELS",
     "compiled_status",
+    "cookiecodec",
     "forwarding",
     "hashing",
     "health",
@@ -49,6 +50,7 @@ KERNELS: tuple[str, ...] = (
     "health",
     "steering",
     "waitingroom",
+    "cookiecodec",
 )
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
@@ -103,6 +105,7 @@ IMPLEMENTATION, FALLBACK_REASON, _chosen = _choose()
 if TYPE_CHECKING:
     # The pure module is the specification, so type checkers see its signatures; a test checks
     # that the compiled module mirrors them.
+    from lbkit._pure import _cookiecodec as cookiecodec
     from lbkit._pure import _forwarding as forwarding
     from lbkit._pure import _hashing as hashing
     from lbkit._pure import _health as health
@@ -111,6 +114,7 @@ if TYPE_CHECKING:
     from lbkit._pure import _subsetting as subsetting
     from lbkit._pure import _waitingroom as waitingroom
 else:
+    cookiecodec = _chosen["cookiecodec"]
     forwarding = _chosen["forwarding"]
     hashing = _chosen["hashing"]
     health = _chosen["health"]

@@ -82,11 +82,14 @@ is allowed), or replaying an older cookie of their own before it expires (an adm
 only prolong access they had). Retired keys no longer open anything; a leaked key lets its
 holder mint cookies until it is retired.
 
-The cookie code is pure Python by design, with no Cython kernels: the cryptography is in the
-``cryptography`` package (OpenSSL), and what remains (``struct`` packing, base64, the checks
-and building the cookie) is a few dozen bytecodes per call, written so that the path from
-token to cookie makes as few Python-level calls and allocations as it can.
-``benchmarks/test_waitingroom_cookies.py`` times it beside the bare cipher calls and Fernet.
+**Implementation.** The cryptography is in the ``cryptography`` package (OpenSSL). The byte
+work around it, the canonical base64url of the token and the packing and unpacking of the
+payload, is the ``cookiecodec`` kernel (``lbkit._pure._cookiecodec``, the specification, and
+its compiled mirror): done with ``binascii``, ``bytes.translate``, ``struct``, slices and
+shifts, it took about a dozen Python-level calls per round trip, a third of its cost beside
+the few microseconds of the cipher calls; compiled, it is one call each way. The checks and
+the cookie stay here, once, on both paths. ``benchmarks/test_waitingroom_cookies.py`` times a
+round trip beside the bare cipher calls and Fernet.
 """
 
 from __future__ import annotations
@@ -97,7 +100,6 @@ import math
 import os
 import re
 import secrets
-import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, NoReturn
 
@@ -105,6 +107,8 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
+from lbkit import _kernels
+from lbkit._pure import _cookiecodec as _pure_codec
 from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, InvalidCookie
 from lbkit.waitingroom.config import CookieSettings, WaitingRoomConfig
 
@@ -161,34 +165,26 @@ _BUCKET_MS = BUCKET_SECONDS * 1000
 _MAX_BUCKET_ID = 2**32 - 1
 _MAX_OFFSET = 2**40 - 1  # a time after its bucket's start, in ms
 _QUEUED = 2**40 - 1  # accepted_at's value while queued
-_QUEUED_HI = _QUEUED >> 32
 _MAX_EXPIRY_DELAY = 2**32 - 1  # expires_at after last_check_in, in ms
 _MAX_REFRESH = 2**24 - 1
-_M32 = 0xFFFFFFFF
-# bucket_id | last_check_in hi, lo | accepted_at hi, lo | expires_at | refresh_interval hi, lo
-_PAYLOAD = struct.Struct(">IBIBIIBH")
-_PAYLOAD_SIZE = _PAYLOAD.size
+_PAYLOAD_SIZE = 21  # packed and unpacked by the cookiecodec kernel (lbkit._pure._cookiecodec)
 _BLOB_SIZE = _HEADER_SIZE + _NONCE_SIZE + _PAYLOAD_SIZE + _TAG_SIZE
 _ROOM_PERSON = b"lbkit wr room"
+# For keys (encode_key, decode_key); tokens go through the cookiecodec kernel.
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
-_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# The last of 71 characters carries 2 unused bits, zero in canonical base64.
-_CANONICAL_LAST = frozenset(_B64URL_ALPHABET[::4])
 _INFINITY = math.inf
-_a2b_base64 = binascii.a2b_base64
-_b2a_base64 = binascii.b2a_base64
 _PADDING = (b"", b"", b"==", b"=")  # by length % 4; 1 is never valid
 # RFC 6265 cookie-octet: visible ASCII except '"', ',', ';' and '\'.
 _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*")
 _ATTRIBUTE_VALUE = re.compile(r"[\x20-\x3A\x3C-\x7E]+")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-assert _PAYLOAD_SIZE == 21
+assert _PAYLOAD_SIZE == _pure_codec.PAYLOAD_SIZE
 assert round(MAX_REFRESH_INTERVAL * 1000) == _MAX_REFRESH
 assert round(MAX_COOKIE_LIFETIME * 1000) == _MAX_EXPIRY_DELAY
-assert _BLOB_SIZE == 53
-assert (_BLOB_SIZE * 4 + 2) // 3 == TOKEN_LENGTH
+assert _BLOB_SIZE == _pure_codec.BLOB_SIZE
+assert (_BLOB_SIZE * 4 + 2) // 3 == TOKEN_LENGTH == _pure_codec.TOKEN_LENGTH
 
 
 # Not slotted: a cookie keeps its packed payload in its __dict__ beside the fields (attrs.asdict,
@@ -278,7 +274,6 @@ class QueueCookie:
             start, check, expires, refresh, accepted = _checked_milliseconds(
                 bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
             )
-        since_start = check - start
         # The packed payload is computed once, here (the checks need its integers anyway), or
         # taken as is from an opened token, so seal() packs nothing. It lives in __dict__
         # beside the fields; attrs' ==, hash, repr and asdict see only the fields.
@@ -291,15 +286,8 @@ class QueueCookie:
                 "refresh_interval": refresh / 1000,
                 "expires_at": expires / 1000,
                 "accepted_at": None if accepted == _QUEUED else (start + accepted) / 1000,
-                "_payload": _PAYLOAD.pack(
-                    bucket_id,
-                    since_start >> 32,
-                    since_start & _M32,
-                    accepted >> 32,
-                    accepted & _M32,
-                    expires - check,
-                    refresh >> 16,
-                    refresh & 0xFFFF,
+                "_payload": _kernels.cookiecodec.pack_payload(
+                    bucket_id, check - start, accepted, expires - check, refresh
                 ),
             },
         )
@@ -383,7 +371,6 @@ def _milliseconds(value: object, name: str, low: int, high: int, low_note: str) 
 
 _new_object = object.__new__
 _set_field = object.__setattr__
-_unpack_payload = _PAYLOAD.unpack
 
 
 def bucket_for(now: float) -> int:
@@ -832,8 +819,7 @@ class CookieSealer:
             raise InvalidArgument(
                 f"the nonce source returned {returned}; it must return 12 bytes"
             ) from None
-        # 53 bytes encode to 71 characters, one '=' and a newline: the slice drops the last two.
-        return _b2a_base64(blob).translate(_TO_URLSAFE)[:TOKEN_LENGTH].decode()
+        return _kernels.cookiecodec.encode_token(blob)
 
     def open(self, token: str, *, now: float) -> QueueCookie:
         """The cookie a token holds, if this sealer sealed it (with any key of its keyring)
@@ -861,73 +847,45 @@ class CookieSealer:
         ...     print(error.reason)
         wrong_room
         """
-        # One function, no helper calls and nothing but attribute loads, comparisons, slices
-        # and C calls on the way to an opened cookie: at about 100 ns a Python call, this is
-        # what keeps open() near the cost of the bare cipher calls (benchmarks/README.md).
+        # Nothing but attribute loads, comparisons and C calls on the way to an opened cookie
+        # (the codec is a kernel, lbkit._pure._cookiecodec): at 50-100 ns a Python-level call,
+        # this is what keeps open() near the cost of the bare cipher calls.
         if now.__class__ is not float or now - now:  # now - now is NaN for NaN and infinities
             _check_now(now)
         if token.__class__ is not str and not isinstance(token, str):
             raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str")
         if len(token) != TOKEN_LENGTH:
             self._refuse_length(token)
-        # Canonical base64url in a few C calls: the translation turns '+', '/' and '=' into a
-        # character binascii discards, and a discarded character leaves fewer than 53 bytes
-        # (or a padding error); of 71 valid characters, only the last has unused bits, which
-        # must be zero. So exactly one token decodes to each blob.
-        try:
-            blob = _a2b_base64(token.encode("ascii").translate(_FROM_URLSAFE) + b"=")
-        except (UnicodeEncodeError, binascii.Error):
-            blob = b""
-        if len(blob) != _BLOB_SIZE or token[-1] not in _CANONICAL_LAST:
+        codec = _kernels.cookiecodec
+        parts = codec.decode_token(token)
+        if parts is None:
             raise InvalidCookie("the cookie is not canonical unpadded base64url", "malformed")
+        header, nonce, sealed = parts
         try:
-            cipher, associated = self._by_header[blob[:4]]
+            cipher, associated = self._by_header[header]
         except KeyError:
-            self._refuse_header(blob)
+            self._refuse_header(header)
         try:
-            payload = cipher.decrypt(blob[4:16], blob[16:], associated)
+            payload = cipher.decrypt(nonce, sealed, associated)
         except InvalidTag:
             raise InvalidCookie(
-                f"the cookie does not authenticate under key id {blob[1]}: it was altered, "
+                f"the cookie does not authenticate under key id {header[1]}: it was altered, "
                 "or sealed with another key under the same id",
                 "tampered",
             ) from None
         # The payload's fields as the constructor would hold them: every value the format
-        # holds is one the constructor accepts (a refresh interval of 0 aside, refused here),
-        # and whole milliseconds / 1000 is what it rounds to, so its checks are skipped. The
-        # high parts are almost always 0 (offsets under 49.7 days, intervals under 65.5 s,
-        # or a queued user's sentinel), and skipping their joins saves int allocations.
-        bucket_id, check_hi, check_lo, accepted_hi, accepted_lo, expiry, refresh_hi, refresh = (
-            _unpack_payload(payload)
-        )
-        start = bucket_id * _BUCKET_MS
-        last_check_in = start + (check_hi << 32 | check_lo if check_hi else check_lo)
-        expires_at = (last_check_in + expiry) / 1000
-        if now >= expires_at:
+        # holds is one the constructor accepts (a refresh interval of 0 aside, refused below),
+        # and whole milliseconds / 1000 is what it rounds to, so its checks are skipped.
+        fields = codec.cookie_fields(payload)
+        expires_at = fields["expires_at"]
+        if now >= expires_at:  # type: ignore[operator]
             raise InvalidCookie(f"the cookie expired at {expires_at!r}; now is {now!r}", "expired")
-        if refresh_hi:
-            refresh |= refresh_hi << 16
-        elif not refresh:
+        if not fields["refresh_interval"]:
             # Only a sealer other than this module's could have written it: refuse it rather
             # than return a cookie the constructor would not build.
             raise InvalidCookie("the cookie's refresh interval is 0", "malformed")
-        if accepted_hi == _QUEUED_HI and accepted_lo == _M32:
-            accepted_at = None
-        else:
-            accepted_at = (start + (accepted_hi << 32 | accepted_lo)) / 1000
         cookie = _new_object(QueueCookie)
-        _set_field(
-            cookie,
-            "__dict__",
-            {
-                "bucket_id": bucket_id,
-                "last_check_in": last_check_in / 1000,
-                "refresh_interval": refresh / 1000,
-                "expires_at": expires_at,
-                "accepted_at": accepted_at,
-                "_payload": payload,
-            },
-        )
+        _set_field(cookie, "__dict__", fields)
         return cookie
 
     def inspect(self, token: str) -> QueueCookie:
@@ -961,22 +919,22 @@ class CookieSealer:
             "malformed",
         )
 
-    def _refuse_header(self, blob: bytes) -> NoReturn:
-        """Why no key opens a blob with this header: in the order version, room, key id."""
-        if blob[0] != FORMAT_VERSION:
+    def _refuse_header(self, header: bytes) -> NoReturn:
+        """Why no key opens a token with this header: in the order version, room, key id."""
+        if header[0] != FORMAT_VERSION:
             raise InvalidCookie(
-                f"the cookie has format version {blob[0]}; this lbkit reads version "
+                f"the cookie has format version {header[0]}; this lbkit reads version "
                 f"{FORMAT_VERSION}",
                 "malformed",
             )
-        if blob[2:4] != self._room_tag:
+        if header[2:4] != self._room_tag:
             raise InvalidCookie(
                 "the cookie was sealed for another room or cookie name (this is room "
                 f"{self._room_id!r}, cookie {self._cookie_name!r})",
                 "wrong_room",
             )
         raise InvalidCookie(
-            f"the cookie was sealed with key id {blob[1]}, which is not in the keyring "
+            f"the cookie was sealed with key id {header[1]}, which is not in the keyring "
             f"(key ids {_ids(self._keyring._keys)})",
             "unknown_key",
         )
