@@ -45,6 +45,7 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Collection"),
     ("py:mod", "re"),
     ("py:mod", "secrets"),
+    ("py:class", "random.Random"),
     # The steering kernels are private (the pure kernel is their specification, see design):
     # SteeringContext.rng is annotated with the kernel generator, whichever path is in use, and
     # the policies' docstrings name the kernel functions they call.

@@ -50,6 +50,8 @@ import lbkit.waitingroom.config
 import lbkit.waitingroom.cookies
 import lbkit.waitingroom.distribution
 import lbkit.waitingroom.estimate
+import lbkit.waitingroom.room
+import lbkit.waitingroom.store
 
 PUBLIC_MODULES = [
     lbkit,
@@ -91,6 +93,8 @@ PUBLIC_MODULES = [
     lbkit.waitingroom.distribution,
     lbkit.waitingroom.cookies,
     lbkit.waitingroom.estimate,
+    lbkit.waitingroom.store,
+    lbkit.waitingroom.room,
 ]
 
 

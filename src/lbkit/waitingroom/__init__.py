@@ -1,15 +1,22 @@
 """Waiting rooms in the style of Cloudflare Waiting Room.
 
-Available so far: the room's configuration
-(:class:`~lbkit.waitingroom.config.WaitingRoomConfig`,
-:class:`~lbkit.waitingroom.config.CookieSettings`) and the wait estimates a queued user is shown
-(:mod:`lbkit.waitingroom.estimate`: FIFO position over a smoothed let-in rate, random-queue
-percentiles, a JSON-ready status). Slot allocation,
-queue cookies and the room itself follow.
+:class:`~lbkit.waitingroom.room.WaitingRoom` decides each request (admit, queue or reject) and
+returns the user's sealed cookie and the page's status; it is built on:
 
->>> from lbkit.waitingroom import fifo_wait
->>> fifo_wait(5000, 200.0).minutes
-25.0
+* :mod:`~lbkit.waitingroom.config`: the room's settings;
+* :mod:`~lbkit.waitingroom.allocator`: the minute accounting (slots per minute, FIFO
+  reservations, abandoned places);
+* :mod:`~lbkit.waitingroom.distribution`: slots split across locations and workers;
+* :mod:`~lbkit.waitingroom.estimate`: the wait a queued user is shown;
+* :mod:`~lbkit.waitingroom.cookies`: the sealed queue cookie;
+* :mod:`~lbkit.waitingroom.store`: the counts the room's proxies share (``SlotStore``,
+  ``MemoryStore``).
+
+>>> from lbkit.waitingroom import WaitingRoom, WaitingRoomConfig
+>>> config = WaitingRoomConfig(total_active_users=1000, new_users_per_minute=200)
+>>> room = WaitingRoom(config, keys={1: bytes(32)}, primary=1)
+>>> room.handle(None, now=1_700_000_000.0).action
+'admit'
 """
 
 from lbkit.waitingroom.allocator import (
@@ -59,29 +66,51 @@ from lbkit.waitingroom.estimate import (
     status,
     whole_minutes,
 )
+from lbkit.waitingroom.room import ACTIONS, DISTRIBUTIONS, REASONS, Decision, WaitingRoom
+from lbkit.waitingroom.store import (
+    ANYWHERE,
+    HISTORY_MINUTES,
+    Admission,
+    MemoryStore,
+    SlotStore,
+    StoreSnapshot,
+    check_admission,
+)
 
 __all__ = [
+    "ACTIONS",
+    "ANYWHERE",
     "DEFAULT_PERCENTILES",
+    "DISTRIBUTIONS",
+    "HISTORY_MINUTES",
     "MINUTE",
     "QUEUEING_METHODS",
+    "REASONS",
     "SAME_SITE",
     "SECURE",
+    "Admission",
     "BucketCounts",
     "CookieSealer",
     "CookieSettings",
+    "Decision",
     "FifoEstimate",
     "Keyring",
     "LetInRate",
     "LocationBudgets",
+    "MemoryStore",
     "MinutePlan",
     "MinuteState",
     "QueueCookie",
     "RandomEstimate",
     "Release",
+    "SlotStore",
+    "StoreSnapshot",
+    "WaitingRoom",
     "WaitingRoomConfig",
     "WorkerBudgets",
     "apportion",
     "available_slots",
+    "check_admission",
     "decode_key",
     "encode_key",
     "expiry_second",

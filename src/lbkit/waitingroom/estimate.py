@@ -50,6 +50,7 @@ FifoEstimate(minutes=3.0, wait_time_known=True, position=331)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -308,13 +309,18 @@ def fifo_wait(users_ahead: int, let_in_per_minute: float | None) -> FifoEstimate
     """
     users_ahead = _count(users_ahead, "users_ahead")
     rate = _rate(let_in_per_minute, "let_in_per_minute")
-    position = users_ahead + 1
+    minutes = _fifo_minutes(users_ahead, rate)
+    return FifoEstimate(
+        minutes=minutes, wait_time_known=minutes is not None, position=users_ahead + 1
+    )
+
+
+def _fifo_minutes(users_ahead: int, rate: float | None) -> float | None:
+    """``users_ahead / rate`` from checked arguments; ``None`` without a rate or on overflow."""
     if rate is None or rate == 0.0:
-        return FifoEstimate(minutes=None, wait_time_known=False, position=position)
+        return None
     minutes = users_ahead / rate
-    if math.isinf(minutes):
-        return FifoEstimate(minutes=None, wait_time_known=False, position=position)
-    return FifoEstimate(minutes=minutes, wait_time_known=True, position=position)
+    return None if math.isinf(minutes) else minutes
 
 
 def random_wait(
@@ -402,6 +408,11 @@ def whole_minutes(minutes: float) -> int:
     minutes = float(minutes)
     if not math.isfinite(minutes) or minutes < 0.0:
         raise InvalidArgument(f"minutes is {minutes!r}; it must be finite and >= 0")
+    return _whole_minutes(minutes)
+
+
+def _whole_minutes(minutes: float) -> int:
+    """:func:`whole_minutes` of a finite float >= 0."""
     nearest = round(minutes)
     if abs(minutes - nearest) <= _SNAP * max(1.0, minutes):
         return nearest
@@ -480,34 +491,68 @@ def status(
             f"queue_is_full is {type(queue_is_full).__name__}; it must be a bool"
         )
     chances = _percentiles(percentiles)
+    if method == "fifo" and users_ahead is None:
+        raise InvalidArgument("users_ahead is None; a fifo status needs the users ahead")
+    return _status(
+        method,
+        now,
+        refresh_interval,
+        users_waiting,
+        _wait(method, users_waiting, rate, users_ahead, chances),
+        queue_is_full,
+    )
 
-    known = False
-    wait: int | None = None
-    position: int | None = None
-    shown: dict[str, int] | None = None
+
+# What the wait keys of a status hold: wait_time_known, estimated_wait_minutes, queue_position,
+# wait_time_percentiles.
+_Wait = tuple[bool, "int | None", "int | None", "dict[str, int] | None"]
+
+
+def _wait(
+    method: str,
+    users_waiting: int,
+    rate: float | None,
+    users_ahead: int | None,
+    chances: tuple[float, ...],
+) -> _Wait:
+    """The wait keys of :func:`status`, from checked arguments (a fifo status has users_ahead).
+    A waiting room calls it directly and keeps a random queue's result for the minute: it is
+    the same for every user."""
     if method == "fifo":
-        if users_ahead is None:
-            raise InvalidArgument("users_ahead is None; a fifo status needs the users ahead")
-        fifo = fifo_wait(users_ahead, rate)
-        position = fifo.position
-        if fifo.minutes is not None:
-            known, wait = True, whole_minutes(fifo.minutes)
-    elif method == "random":
+        assert users_ahead is not None
+        minutes = _fifo_minutes(users_ahead, rate)
+        if minutes is None:
+            return False, None, users_ahead + 1, None
+        return True, _whole_minutes(minutes), users_ahead + 1, None
+    if method == "random":
         # The median rides along in one call, so one overflow rule covers every number shown.
         raffle = random_wait(users_waiting, rate, percentiles=(*chances, 0.5))
-        if raffle.minutes is not None:
-            known = True
-            wait = whole_minutes(raffle.minutes[-1])
-            shown = {
-                _percentile_key(p): whole_minutes(minutes)
-                for p, minutes in zip(chances, raffle.minutes[:-1], strict=True)
-            }
-    elif method == "passthrough":
-        known, wait = True, 0
+        if raffle.minutes is None:
+            return False, None, None, None
+        shown = {
+            _percentile_key(p): whole_minutes(minutes)
+            for p, minutes in zip(chances, raffle.minutes[:-1], strict=True)
+        }
+        return True, whole_minutes(raffle.minutes[-1]), None, shown
+    if method == "passthrough":
+        return True, 0, None, None
+    return False, None, None, None
+
+
+def _status(
+    method: str,
+    now: float,
+    refresh_interval: float,
+    users_waiting: int,
+    wait: _Wait,
+    queue_is_full: bool,
+) -> dict[str, Any]:
+    """The status dict from checked arguments and :func:`_wait`'s result."""
+    known, minutes, position, shown = wait
     return {
         "queueing_method": method,
         "wait_time_known": known,
-        "estimated_wait_minutes": wait,
+        "estimated_wait_minutes": minutes,
         "queue_position": position,
         "wait_time_percentiles": shown,
         "users_waiting": users_waiting,
@@ -616,7 +661,19 @@ def _percentile_key(chance: float) -> str:
 
 
 def _iso_utc(now: float) -> str:
-    # Epoch + timedelta instead of datetime.fromtimestamp: the same result on every platform
-    # (no OSError for far dates on Windows) and no local time zone involved.
-    moment = _EPOCH + timedelta(seconds=now)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # What (epoch + timedelta(seconds=now)).isoformat(timespec="milliseconds") gives, with "Z"
+    # for "+00:00" (tests compare the two): the same on every platform (no OSError for far
+    # dates on Windows, no local time zone). A room formats this for every queued request, so
+    # the text of a whole second is cached and only the milliseconds are formatted.
+    # now - floor(now) is exact, and rounding it to microseconds half-to-even is what
+    # timedelta does; isoformat then truncates to milliseconds.
+    second = math.floor(now)
+    micro = round((now - second) * 1e6)
+    if micro == 1_000_000:
+        second, micro = second + 1, 0
+    return f"{_second_text(second)}.{micro // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second_text(second: int) -> str:
+    return (_EPOCH + timedelta(seconds=second)).isoformat()[:19]

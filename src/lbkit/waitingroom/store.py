@@ -1,0 +1,550 @@
+"""Where a waiting room keeps the counts its proxies share: the :class:`SlotStore` protocol and
+the in-process :class:`MemoryStore`.
+
+A :class:`~lbkit.waitingroom.room.WaitingRoom` keeps no per-user state (that travels in the
+user's cookie) and only a few shared counts, all of them counters keyed by whole numbers, as
+:mod:`lbkit.waitingroom.allocator` specifies:
+
+* **minute counters**: the admissions of each minute by group (a bucket under ``fifo``, or
+  the new users' group ``None``), and their total;
+* **share counters**: the admissions of each minute and group by a named share (a location,
+  a worker, or the anywhere pool ``"*"``; see :mod:`lbkit.waitingroom.distribution`);
+* **traffic**: the users each location saw in each minute, for next minute's shares;
+* **queued places**: per bucket, the places counted by the whole second at which they lapse
+  (:class:`~lbkit.waitingroom.allocator.BucketCounts`);
+* **active users**: sessions counted by the whole second at which they lapse, the same way,
+  so a user who stops browsing stops counting on their own, ``session_duration`` after their
+  last request, without anyone having to notice.
+
+The protocol has three calls. Every update that must be atomic is **one** call, so a networked
+store can run each as one server-side operation (one Lua script in Redis) and a proxy makes at
+most one store call per request:
+
+* :meth:`SlotStore.try_admit` takes an :class:`Admission` and, atomically, either admits
+  (every limit the ticket names holds: the group's cap for the minute, the minute's total, the
+  active users, a share's budget) and counts the admission, the new session and the end of the
+  user's queued place, or refuses and moves the user's queued place to its new expiry second;
+* :meth:`SlotStore.renew` moves an admitted user's session to a later expiry second;
+* :meth:`SlotStore.snapshot` reads the counts a plan is made from (a :class:`StoreSnapshot`);
+  a room reads it about once a second, not per request.
+
+The limits are checked inside :meth:`~SlotStore.try_admit`, against the store's counts at that
+instant, so they hold however stale the caller's plan is and however many proxies share the
+store: a minute never admits more than ``minute_limit``, and an admission never takes the
+active users past ``active_limit``.
+
+>>> store = MemoryStore()
+>>> ticket = Admission(minute=10, group=None, cap=1, minute_limit=1, active_limit=5,
+...                    session_expires=900, now=600.0, requeue=(10, 900))
+>>> store.try_admit(ticket), store.try_admit(ticket)  # the cap of 1 is used by the first
+(True, False)
+>>> snapshot = store.snapshot(now=610.0)
+>>> snapshot.state.active_users, snapshot.state.admitted_new, snapshot.state.queued(610.0)
+(1, 1, {10: 1})
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, NamedTuple, Protocol, runtime_checkable
+
+import attrs
+
+from lbkit.errors import ArgumentTypeError, InvalidArgument
+from lbkit.waitingroom.allocator import MINUTE, BucketCounts, MinuteState
+
+__all__ = [
+    "ANYWHERE",
+    "HISTORY_MINUTES",
+    "Admission",
+    "MemoryStore",
+    "SlotStore",
+    "StoreSnapshot",
+    "check_admission",
+]
+
+#: The share name of the anywhere pool.
+ANYWHERE: Final = "*"
+#: How many complete minutes of admissions a snapshot reports (for the let-in rate).
+HISTORY_MINUTES: Final = 16
+
+
+class Admission(NamedTuple):
+    """One atomic admission attempt: what :meth:`SlotStore.try_admit` checks and counts.
+
+    A tuple, so that a room builds one per request for the price of a tuple and a networked
+    store can send its fields as the arguments of one script.
+
+    Attributes:
+        minute: the minute of the attempt (:func:`~lbkit.waitingroom.allocator.minute_of`).
+        group: the minute counter the admission counts in: a bucket id, or ``None`` for new
+            users (:meth:`~lbkit.waitingroom.allocator.MinutePlan.group`).
+        cap: admit only while the group's counter for the minute is below this; ``None``: no
+            cap (:meth:`~lbkit.waitingroom.allocator.MinutePlan.cap`).
+        minute_limit: admit only while the minute's total is below this
+            (``new_users_per_minute``); ``None``: no limit (``passthrough``).
+        active_limit: admit only while the active users are below this
+            (``total_active_users``); ``None``: no limit.
+        session_expires: the whole second at which the new session lapses.
+        now: the time of the attempt, seconds; sessions and places lapsed at ``now`` are not
+            counted.
+        shares: ``((name, budget), ...)``: admit only if one of these share counters for
+            ``(minute, group, name)`` is below its budget; the first that is gets the
+            admission. Empty: no share applies.
+        location: the location that saw the user, counted in its traffic for the minute
+            whatever the outcome; ``None`` counts nothing.
+        queued: ``(bucket, expiry second)`` of the place the user holds now, or ``None``:
+            removed when admitted, moved to ``requeue`` when not.
+        requeue: ``(bucket, expiry second)`` of the place the user holds if not admitted, or
+            ``None`` (nothing is queued).
+
+    Runtime complexity: O(1).
+
+    >>> Admission(minute=1, group=None, cap=None, minute_limit=None, active_limit=None,
+    ...           session_expires=400, now=60.0).shares
+    ()
+    """
+
+    minute: int
+    group: int | None
+    cap: int | None
+    minute_limit: int | None
+    active_limit: int | None
+    session_expires: int
+    now: float
+    shares: tuple[tuple[str, int], ...] = ()
+    location: str | None = None
+    queued: tuple[int, int] | None = None
+    requeue: tuple[int, int] | None = None
+
+
+@attrs.frozen
+class StoreSnapshot:
+    """The counts a room plans from, read at one instant (:meth:`SlotStore.snapshot`).
+
+    Attributes:
+        state: the minute's :class:`~lbkit.waitingroom.allocator.MinuteState` (active users,
+            admissions by group, queued places by bucket).
+        traffic: ``{location: users seen}`` in the minute before: the traffic shares of
+            :func:`~lbkit.waitingroom.distribution.location_budgets`.
+        admitted_by_minute: ``{minute: admitted}`` for the complete minutes among the last
+            :data:`HISTORY_MINUTES` in which anybody was admitted, oldest first (the input of
+            :class:`~lbkit.waitingroom.estimate.LetInRate`).
+
+    Runtime complexity: O(1).
+
+    >>> MemoryStore().snapshot(now=60.0).state.minute
+    1
+    """
+
+    state: MinuteState
+    traffic: Mapping[str, int]
+    admitted_by_minute: Mapping[int, int]
+
+
+@runtime_checkable
+class SlotStore(Protocol):
+    """The shared counts of a waiting room. Each method is one atomic operation.
+
+    Implementations: :class:`MemoryStore` (one process, thread-safe); a networked store
+    (Redis) implements each method as one server-side script over the same keys.
+
+    Runtime complexity: see each implementation.
+
+    >>> isinstance(MemoryStore(), SlotStore)
+    True
+    """
+
+    def snapshot(self, *, now: float) -> StoreSnapshot:
+        """The counts of the minute ``now`` falls in, places and sessions lapsed at ``now``
+        left out."""
+        ...
+
+    def try_admit(self, ticket: Admission) -> bool:
+        """Admit if every limit of ``ticket`` holds, counting the admission (the group's and
+        the minute's counters, the share, the session at ``session_expires``) and removing
+        the ``queued`` place; otherwise move the place to ``requeue``. Traffic is counted
+        either way. Returns whether the user was admitted."""
+        ...
+
+    def renew(self, previous: int, expires: int, *, now: float) -> None:
+        """Move one session from expiry second ``previous`` to ``expires`` (an admitted user
+        made a request). A ``previous`` that holds no session (lapsed, or never counted here)
+        moves nothing and counts the session at ``expires``."""
+        ...
+
+
+def check_admission(ticket: object) -> Admission:
+    """``ticket`` if it is a well-formed :class:`Admission`, else a clear error: what a store
+    runs at its boundary before counting anything.
+
+    Raises:
+        ArgumentTypeError: not an Admission, or a field of the wrong type.
+        InvalidArgument: a negative cap, limit or budget, a non-finite ``now`` or one
+            outside ``minute``, an empty share or location name.
+
+    Runtime complexity: O(len(shares)).
+
+    >>> check_admission(Admission(minute=1, group=None, cap=-1, minute_limit=None,
+    ...                           active_limit=None, session_expires=400, now=60.0))
+    Traceback (most recent call last):
+    ...
+    lbkit.errors.InvalidArgument: cap is -1; it must be an int >= 0 or None
+    """
+    if ticket.__class__ is not Admission:
+        raise ArgumentTypeError(f"ticket is {type(ticket).__name__}; it must be an Admission")
+    assert isinstance(ticket, Admission)
+    # A store checks every ticket, so the common one (the room's) is recognised with class
+    # identities and comparisons alone; anything else takes the path that names the fault.
+    minute, group, cap, minute_limit, active_limit, session_expires, now, shares = ticket[:8]
+    location, queued, requeue = ticket[8:]
+    if (
+        minute.__class__ is int
+        and (group is None or group.__class__ is int)
+        and (cap is None or (cap.__class__ is int and cap >= 0))
+        and (minute_limit is None or (minute_limit.__class__ is int and minute_limit >= 0))
+        and (active_limit is None or (active_limit.__class__ is int and active_limit >= 0))
+        and session_expires.__class__ is int
+        and now.__class__ is float
+        and -_LARGEST < now < _LARGEST
+        and (now // MINUTE) == minute
+        and (shares == () or _plain_shares(shares))
+        and (location is None or (location.__class__ is str and location != ""))
+        and (queued is None or _plain_place(queued))
+        and (requeue is None or _plain_place(requeue))
+    ):
+        return ticket
+    _int(ticket.minute, "minute")
+    if ticket.group is not None:
+        _int(ticket.group, "group")
+    _limit(ticket.cap, "cap")
+    _limit(ticket.minute_limit, "minute_limit")
+    _limit(ticket.active_limit, "active_limit")
+    _int(ticket.session_expires, "session_expires")
+    if math.floor(_now(ticket.now) / MINUTE) != ticket.minute:
+        raise InvalidArgument(
+            f"minute is {ticket.minute} but now ({ticket.now!r}) is in minute "
+            f"{math.floor(ticket.now / MINUTE)}; they must agree"
+        )
+    if ticket.shares.__class__ is not tuple:
+        raise ArgumentTypeError(
+            f"shares is {type(ticket.shares).__name__}; it must be a tuple of (name, budget)"
+        )
+    for share in ticket.shares:
+        if share.__class__ is not tuple or len(share) != 2:
+            raise ArgumentTypeError(f"shares holds {share!r}; each must be a (name, budget) tuple")
+        _name(share[0], "a share name")
+        _limit(share[1], f"the budget of share {share[0]!r}")
+    if ticket.location is not None:
+        _name(ticket.location, "location")
+    for name in ("queued", "requeue"):
+        place = getattr(ticket, name)
+        if place is not None:
+            if place.__class__ is not tuple or len(place) != 2:
+                raise ArgumentTypeError(
+                    f"{name} is {place!r}; it must be a (bucket, expiry second) tuple or None"
+                )
+            _int(place[0], f"the bucket of {name}")
+            _int(place[1], f"the expiry second of {name}")
+    return ticket
+
+
+class MemoryStore:
+    """A :class:`SlotStore` in this process's memory: for one proxy process (any number of
+    threads), tests, and simulations.
+
+    One lock makes every method atomic. Counts of old minutes (older than
+    :data:`HISTORY_MINUTES` before the newest minute seen) are dropped as minutes pass, and
+    lapsed places and sessions as time passes, so memory stays bounded by the room's users.
+
+    Runtime complexity: :meth:`try_admit` and :meth:`renew` O(len(shares) + log s) for s
+    distinct session seconds; :meth:`snapshot` O(b + p) for b buckets and p place seconds.
+
+    >>> store = MemoryStore()
+    >>> store.renew(0, 360, now=60.0)  # a session the store did not know: counted at 360
+    >>> store.snapshot(now=60.0).state.active_users, store.snapshot(now=360.0).state.active_users
+    (1, 0)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # minute -> {group: admitted}; minute -> total admitted; (minute, group, share) -> n
+        self._by_group: dict[int, dict[int | None, int]] = {}
+        self._totals: dict[int, int] = {}
+        self._shares: dict[tuple[int, int | None, str], int] = {}
+        # minute -> {location: users seen}
+        self._traffic: dict[int, dict[str, int]] = {}
+        # bucket -> {expiry second: places}
+        self._places: dict[int, dict[int, int]] = {}
+        # expiry second -> sessions; their sum; the seconds as a heap, for sweeping in order
+        self._sessions: dict[int, int] = {}
+        self._active = 0
+        self._session_seconds: list[int] = []
+        self._newest_minute: int | None = None
+
+    # --- the protocol -------------------------------------------------------------------
+
+    def snapshot(self, *, now: float) -> StoreSnapshot:
+        """The counts of the minute ``now`` falls in (see :meth:`SlotStore.snapshot`).
+
+        Raises:
+            InvalidArgument: ``now`` is not finite.
+            ArgumentTypeError: ``now`` is not a number.
+
+        Runtime complexity: O(b + p) for b buckets and p place seconds.
+
+        >>> MemoryStore().snapshot(now=125.0).state.minute
+        2
+        """
+        moment = _now(now)
+        minute = math.floor(moment / MINUTE)
+        with self._lock:
+            self._advance(minute, moment)
+            groups = self._by_group.get(minute, {})
+            buckets = []
+            for bucket in sorted(self._places):
+                places = self._places[bucket]
+                live = {second: count for second, count in places.items() if second > moment}
+                if live:
+                    buckets.append(BucketCounts(bucket, expiring=live))
+                    if len(live) != len(places):
+                        self._places[bucket] = live
+                else:
+                    del self._places[bucket]
+            state = MinuteState(
+                minute,
+                active_users=self._active,
+                admitted_new=groups.get(None, 0),
+                admitted_by_bucket={
+                    group: count for group, count in groups.items() if group is not None
+                },
+                buckets=buckets,
+            )
+            traffic = dict(self._traffic.get(minute - 1, {}))
+            history = {
+                past: self._totals[past]
+                for past in sorted(self._totals)
+                if minute - HISTORY_MINUTES <= past < minute
+            }
+        return StoreSnapshot(
+            state=state,
+            traffic=MappingProxyType(traffic),
+            admitted_by_minute=MappingProxyType(history),
+        )
+
+    def try_admit(self, ticket: Admission) -> bool:
+        """Admit if every limit of ``ticket`` holds (see :meth:`SlotStore.try_admit`).
+
+        Raises:
+            ArgumentTypeError, InvalidArgument: a malformed ticket (:func:`check_admission`).
+
+        Runtime complexity: O(len(shares) + log s) for s distinct session seconds.
+
+        >>> store = MemoryStore()
+        >>> full = Admission(minute=0, group=None, cap=None, minute_limit=None, active_limit=0,
+        ...                  session_expires=300, now=1.0, requeue=(0, 301))
+        >>> store.try_admit(full)  # no room for another active user: queued instead
+        False
+        >>> dict(store.snapshot(now=2.0).state.buckets[0].expiring)
+        {301: 1}
+        """
+        check_admission(ticket)
+        minute = ticket.minute
+        group = ticket.group
+        with self._lock:
+            self._advance(minute, ticket.now)
+            if ticket.location is not None:
+                seen = self._traffic.setdefault(minute, {})
+                seen[ticket.location] = seen.get(ticket.location, 0) + 1
+            groups = self._by_group.get(minute)
+            admitted = groups.get(group, 0) if groups is not None else 0
+            share_key: tuple[int, int | None, str] | None = None
+            allowed = (
+                (ticket.cap is None or admitted < ticket.cap)
+                and (
+                    ticket.minute_limit is None or self._totals.get(minute, 0) < ticket.minute_limit
+                )
+                and (ticket.active_limit is None or self._active < ticket.active_limit)
+            )
+            if allowed and ticket.shares:
+                for name, budget in ticket.shares:
+                    key = (minute, group, name)
+                    if self._shares.get(key, 0) < budget:
+                        share_key = key
+                        break
+                else:
+                    allowed = False
+            if not allowed:
+                if ticket.requeue is not None:
+                    if ticket.queued is not None:
+                        self._unplace(ticket.queued)
+                    self._place(ticket.requeue, ticket.now)
+                return False
+            if groups is None:
+                groups = self._by_group[minute] = {}
+            groups[group] = admitted + 1
+            self._totals[minute] = self._totals.get(minute, 0) + 1
+            if share_key is not None:
+                self._shares[share_key] = self._shares.get(share_key, 0) + 1
+            if ticket.queued is not None:
+                self._unplace(ticket.queued)
+            self._add_session(ticket.session_expires, ticket.now)
+            return True
+
+    def renew(self, previous: int, expires: int, *, now: float) -> None:
+        """Move one session from second ``previous`` to ``expires`` (see
+        :meth:`SlotStore.renew`).
+
+        Raises:
+            ArgumentTypeError: a second that is not an int, ``now`` not a number.
+            InvalidArgument: ``now`` is not finite.
+
+        Runtime complexity: O(log s) for s distinct session seconds.
+
+        >>> store = MemoryStore()
+        >>> store.renew(0, 400, now=100.0); store.renew(400, 460, now=160.0)
+        >>> store.snapshot(now=420.0).state.active_users
+        1
+        """
+        _int(previous, "previous")
+        _int(expires, "expires")
+        moment = _now(now)
+        with self._lock:
+            self._sweep_sessions(moment)
+            count = self._sessions.get(previous, 0)
+            # A lapsed second was swept already: there is nothing to move from.
+            if count > 0 and previous > moment:
+                if count == 1:
+                    del self._sessions[previous]
+                else:
+                    self._sessions[previous] = count - 1
+                self._active -= 1
+            self._add_session(expires, moment)
+
+    # --- helpers, called with the lock held ---------------------------------------------
+
+    def _advance(self, minute: int, moment: float) -> None:
+        """Drop minutes too old to matter, once per new minute, and lapsed sessions."""
+        newest = self._newest_minute
+        if newest is None or minute > newest:
+            self._newest_minute = minute
+            oldest = minute - HISTORY_MINUTES
+            for counts in (self._by_group, self._totals, self._traffic):
+                for old in [past for past in counts if past < oldest]:
+                    del counts[old]
+            for key in [key for key in self._shares if key[0] < oldest]:
+                del self._shares[key]
+        self._sweep_sessions(moment)
+
+    def _sweep_sessions(self, moment: float) -> None:
+        seconds = self._session_seconds
+        while seconds and seconds[0] <= moment:
+            second = heapq.heappop(seconds)
+            self._active -= self._sessions.pop(second, 0)
+
+    def _add_session(self, expires: int, moment: float) -> None:
+        if expires <= moment:
+            return  # lapsed before it began: nothing to count
+        count = self._sessions.get(expires, 0)
+        if count == 0:
+            heapq.heappush(self._session_seconds, expires)
+        self._sessions[expires] = count + 1
+        self._active += 1
+
+    def _place(self, place: tuple[int, int], moment: float) -> None:
+        bucket, second = place
+        if second <= moment:
+            return
+        places = self._places.get(bucket)
+        if places is None:
+            places = self._places[bucket] = {}
+        places[second] = places.get(second, 0) + 1
+
+    def _unplace(self, place: tuple[int, int]) -> None:
+        bucket, second = place
+        places = self._places.get(bucket)
+        if places is not None:
+            count = places.get(second, 0)
+            if count > 1:
+                places[second] = count - 1
+            elif count == 1:
+                del places[second]
+
+    def _check(self) -> None:
+        """Assert every invariant of the counts (for tests between random steps)."""
+        with self._lock:
+            assert self._active == sum(self._sessions.values())
+            assert all(count > 0 for count in self._sessions.values())
+            assert set(self._sessions) <= set(self._session_seconds)
+            for minute, groups in self._by_group.items():
+                assert sum(groups.values()) == self._totals.get(minute, 0)
+            for places in self._places.values():
+                assert all(count > 0 for count in places.values())
+            for (minute, group, _), count in self._shares.items():
+                assert count <= self._by_group.get(minute, {}).get(group, 0)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"MemoryStore(active_users={self._active}, buckets={len(self._places)}, "
+                f"minutes={len(self._totals)})"
+            )
+
+
+# --- validation ------------------------------------------------------------------------------
+
+_LARGEST: Final = 2.0**1023
+
+
+def _plain_shares(shares: object) -> bool:
+    return shares.__class__ is tuple and all(
+        share.__class__ is tuple
+        and len(share) == 2
+        and share[0].__class__ is str
+        and share[0] != ""
+        and share[1].__class__ is int
+        and share[1] >= 0
+        for share in shares
+    )
+
+
+def _plain_place(place: object) -> bool:
+    return (
+        place.__class__ is tuple
+        and len(place) == 2
+        and place[0].__class__ is int
+        and place[1].__class__ is int
+    )
+
+
+def _int(value: object, name: str) -> int:
+    if value.__class__ is not int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ArgumentTypeError(f"{name} is {type(value).__name__}; it must be an int")
+    return value
+
+
+def _limit(value: object, name: str) -> None:
+    if value is not None and (_int(value, name) < 0):
+        raise InvalidArgument(f"{name} is {value}; it must be an int >= 0 or None")
+
+
+def _now(value: object) -> float:
+    if value.__class__ is float and -_LARGEST < value < _LARGEST:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentTypeError(f"now is {type(value).__name__}; it must be a number")
+    moment = float(value)
+    if not math.isfinite(moment):
+        raise InvalidArgument(f"now is {value!r}; it must be finite")
+    return moment
+
+
+def _name(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} is {type(value).__name__}; it must be a str")
+    if not value:
+        raise InvalidArgument(f"{name} is ''; it must be a non-empty str")
