@@ -146,11 +146,14 @@ def test_demo_tours_hashing_and_forwarding(impl: Any) -> None:
         '8. Removing "medium"',
         "9. Subsets per event loop",
         "10. Subsets across frontends",
+        "11. ",
+        "12. Steering",
+        "13. Waiting room",
     )
     positions = [output.index(section) for section in sections]
     assert positions == sorted(positions)
     assert "False" not in output
-    assert output.count(": True") == 3
+    assert output.count(": True") == 4
 
 
 def test_demo_forwarding_breaks_no_connection(impl: Any) -> None:
@@ -1099,7 +1102,8 @@ def test_demo_steering(impl: Any) -> None:
     """The steering part of the demo: weighted shares near their expectation, a rule's fixed
     response, the panic guard failing open, then the fallback pool with its health ignored."""
     _, output = run(["demo"])
-    lines = [line.strip() for line in output[output.index("12. Steering") :].splitlines()]
+    steering = output[output.index("12. Steering") : output.index("13. Waiting room")]
+    lines = [line.strip() for line in steering.strip().splitlines()]
     shares = dict(part.rsplit(" ", 2)[:2] for part in lines[2].split(", "))
     expected = {"eu-1": 18.75, "eu-2": 18.75, "eu-3": 37.5, "us-1": 12.5, "us-2": 12.5}
     assert set(shares) == set(expected)
@@ -1111,3 +1115,16 @@ def test_demo_steering(impl: Any) -> None:
     assert "panic: healthy fraction 0.333 < panic_threshold 0.5, failing open" in lines[6]
     assert lines[-1].startswith("us/us-")
     assert "fallback: no pool qualifies; 'us' serves, its health ignored" in lines[-1]
+
+
+def test_demo_waitingroom(impl: Any) -> None:
+    """The waiting-room part of the demo: nobody over the per-minute limit, everyone let in,
+    buckets served oldest first, and an altered cookie refused."""
+    _, output = run(["demo"])
+    lines = [line.strip() for line in output[output.index("13. Waiting room") :].splitlines()]
+    table = [line.split() for line in lines[2:] if line[:2].isdigit()]
+    assert [int(row[2]) for row in table] == [50, 50, 20, 50, 50, 20, 50, 10, 0, 0]
+    assert all(int(row[2]) <= 50 and int(row[4]) <= 120 for row in table)
+    assert sum(int(row[1]) for row in table) == 300
+    assert "all 300 let in, never more than 50 a minute; older buckets first: True" in lines
+    assert lines[-1] == "a cookie is 71 characters of AES-GCM-SIV; one character changed: tampered"

@@ -1,5 +1,5 @@
 """The ``lbkit`` command line: ``--version``, ``info``, ``hash``, ``table``, ``subset``,
-``health`` and ``demo``.
+``health``, ``steer``, ``waitingroom``, ``cookie`` and ``demo``.
 
 Errors print one line (``lbkit: error: ...``) to stderr and exit with status 2 for a usage
 mistake or 1 for a rejected value or a file that cannot be read or written; no traceback.
@@ -8,6 +8,9 @@ mistake or 1 for a rejected value or a file that cannot be read or written; no t
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
+import heapq
 import json
 import math
 import os
@@ -15,14 +18,17 @@ import random
 import re
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import attrs
+
 import lbkit
 from lbkit import _kernels
 from lbkit._json import check_object, json_kind
-from lbkit.errors import ConfigError, CorruptBlob, LbkitError
+from lbkit.errors import ConfigError, CorruptBlob, InvalidCookie, LbkitError
 from lbkit.forwarding import (
     NO_SERVER,
     PROTOCOLS,
@@ -69,7 +75,20 @@ from lbkit.subsetting import (
     diversity,
     plan_event_loops,
 )
+from lbkit.waitingroom.config import CookieSettings, WaitingRoomConfig
+from lbkit.waitingroom.cookies import (
+    HOST_PREFIX,
+    KEY_SIZES,
+    MAX_KEY_ID,
+    CookieSealer,
+    Keyring,
+    decode_key,
+    encode_key,
+    new_key,
+)
 from lbkit.waitingroom.estimate import fifo_wait, random_wait, whole_minutes
+from lbkit.waitingroom.room import WaitingRoom
+from lbkit.waitingroom.store import MemoryStore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,6 +134,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_health_parser(commands)
     _add_steer_parser(commands)
     _add_waitingroom_parser(commands)
+    _add_cookie_parser(commands)
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
@@ -141,6 +161,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             _steer_simulate(args, args.subparser, out)
         elif args.command == "waitingroom":
             _waitingroom_estimate(args, args.subparser, out)
+        elif args.command == "cookie":
+            _cookie(args, args.subparser, out)
         else:
             _demo(args.seed, out)
         out.flush()  # inside the try, so a reader that went away is handled below
@@ -930,6 +952,8 @@ def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
     _demo_health(say)
     say()
     _demo_steering(say)
+    say()
+    _demo_waitingroom(say)
 
 
 def _demo_subsetting(say: Callable[..., None]) -> None:
@@ -1554,6 +1578,120 @@ def _demo_steering(say: Callable[..., None]) -> None:
     say(f"   {decision}")
 
 
+def _demo_waitingroom(say: Callable[..., None]) -> None:
+    arrivals, minutes, per_minute, total = 300, 2, 50, 120
+    say(
+        f"13. Waiting room: {arrivals} users arrive in {minutes} minutes; {per_minute} may enter "
+        f"a minute, {total} at once (FIFO)"
+    )
+    config = WaitingRoomConfig(
+        total_active_users=total,
+        new_users_per_minute=per_minute,
+        session_duration=60.0,
+        room_id="tickets",
+    )
+    store = MemoryStore()
+    # A fixed key and nonce source keep the demo's output the same on every run; a real room
+    # takes its keys from new_key() and its nonces from os.urandom.
+    nonces = iter(range(1, 2**64))
+    room = WaitingRoom(
+        config,
+        keys={1: bytes(32)},
+        primary=1,
+        store=store,
+        rng=random.Random(13),
+        nonce_source=lambda size: next(nonces).to_bytes(size, "big"),
+    )
+    start = 1_700_049_600.0  # 12:00:00 UTC, the start of a minute
+    rng = random.Random(17)
+    # (time, user, cookie): users check in when their page refreshes while queued, then browse
+    # for two minutes with a request every 15 s.
+    events: list[tuple[float, int, str | None]] = [
+        (start + rng.random() * minutes * 60.0, user, None) for user in range(arrivals)
+    ]
+    heapq.heapify(events)
+    arrived: dict[int, float] = {}
+    admitted: dict[int, float] = {}
+    shown: dict[int, int | None] = {}
+    bucket: dict[int, int] = {}
+    rows = [["minute", "arrived", "let in", "queued", "active", "wait shown"]]
+    minute_end = start + 60.0
+    new_users: list[int] = []
+    let_in = 0
+    while events:
+        moment, user, token = heapq.heappop(events)
+        while moment >= minute_end:
+            rows.append(_waitingroom_row(store, minute_end, new_users, let_in, shown))
+            new_users, let_in = [], 0
+            minute_end += 60.0
+        decision = room.handle(token, now=moment)
+        if user not in arrived:
+            arrived[user] = moment
+            new_users.append(user)
+        if decision.action == "queue":
+            assert decision.cookie_state is not None
+            assert decision.refresh_interval is not None
+            bucket[user] = decision.cookie_state.bucket_id
+            if user not in shown and decision.status is not None:
+                shown[user] = decision.status["estimated_wait_minutes"]
+            # An early check-in leaves the cookie as it is (decision.cookie is None).
+            next_token = decision.cookie or token
+            heapq.heappush(events, (moment + decision.refresh_interval, user, next_token))
+        elif user not in admitted:
+            admitted[user] = moment
+            let_in += 1
+            heapq.heappush(events, (moment + 15.0, user, decision.cookie))
+        elif moment + 15.0 <= admitted[user] + 120.0:
+            heapq.heappush(events, (moment + 15.0, user, decision.cookie))
+    rows.append(_waitingroom_row(store, minute_end, new_users, let_in, shown))
+    for line in _columns(rows):
+        say(f"   {line}")
+    queued = sorted((user for user in admitted if user in bucket), key=lambda user: bucket[user])
+    entered = [math.floor(admitted[user] / 60.0) for user in queued]
+    say(
+        f"   all {len(admitted)} let in, never more than {per_minute} a minute; "
+        f"older buckets first: {entered == sorted(entered)}"
+    )
+    known = [user for user in queued if shown.get(user) is not None]
+    if known:
+        estimate = statistics.median(shown[user] or 0 for user in known)
+        real = statistics.median((admitted[user] - arrived[user]) / 60.0 for user in known)
+        say(
+            f"   the wait shown on arrival vs. the real wait, medians over {len(known)} users: "
+            f"{estimate:g} min vs. {real:.1f} min"
+        )
+    late = room.handle(None, now=minute_end + 600.0)
+    assert late.cookie is not None
+    changed = late.cookie[:20] + ("A" if late.cookie[20] != "A" else "B") + late.cookie[21:]
+    refused = room.handle(changed, now=minute_end + 601.0).cookie_error
+    say(
+        f"   a cookie is {len(late.cookie)} characters of AES-GCM-SIV; "
+        f"one character changed: {refused}"
+    )
+
+
+def _waitingroom_row(
+    store: MemoryStore,
+    end: float,
+    new_users: list[int],
+    let_in: int,
+    shown: dict[int, int | None],
+) -> list[str]:
+    """One minute of the demo's table: the counts at its end, and the median wait shown to
+    the users who arrived in it and had to queue."""
+    state = store.snapshot(now=end).state
+    waits = [wait for user in new_users if (wait := shown.get(user)) is not None]
+    clock = datetime.datetime.fromtimestamp(end - 60.0, datetime.timezone.utc)
+    return [
+        clock.strftime("%H:%M"),
+        str(len(new_users)),
+        str(let_in),
+        str(sum(state.queued(end).values())),
+        str(state.active_users),
+        f"{statistics.median(waits):g} min" if waits else "-",
+    ]
+
+
 # --- lbkit waitingroom ------------------------------------------------------------------------
 
 
@@ -1650,3 +1788,214 @@ def _minutes_text(minutes: int | None) -> str:
     if minutes is None:
         return "unknown (nobody is being let in)"
     return f"{minutes} minute" + ("" if minutes == 1 else "s")
+
+
+# --- lbkit cookie -----------------------------------------------------------------------------
+
+#: ``lbkit cookie inspect`` opens cookies for the room and cookie name a room has unless it is
+#: configured otherwise: the defaults of WaitingRoomConfig and CookieSettings.
+_DEFAULT_ROOM = WaitingRoomConfig(total_active_users=1, new_users_per_minute=1).room_id
+_DEFAULT_COOKIE_NAME = CookieSettings().name
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+#: The end of the year 9999, the last time a datetime holds, in seconds since the epoch.
+_LAST_SECOND = 253_402_300_800.0
+
+
+def _add_cookie_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    cookie = commands.add_parser(
+        "cookie",
+        help="waiting-room cookies: new keys, and what a cookie holds",
+        description="The waiting room's queue cookie (lbkit.waitingroom.cookies).",
+    )
+    actions = cookie.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    new = actions.add_parser(
+        "new-key",
+        help="a fresh random key for sealing cookies",
+        description="Print a fresh random AES-GCM-SIV key (lbkit.waitingroom.cookies.new_key)\n"
+        "with its key id, as 'key_id:base64url' (encode_key): the form a configuration file\n"
+        "or environment variable holds, Keyring.from_strings reads and --key takes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument(
+        "--id",
+        type=int,
+        default=1,
+        metavar="N",
+        dest="key_id",
+        help=f"the key id, 0..{MAX_KEY_ID} (default 1)",
+    )
+    new.add_argument(
+        "--size",
+        type=int,
+        choices=KEY_SIZES,
+        default=32,
+        help="key bytes: 16 (AES-128) or 32 (AES-256, the default)",
+    )
+    new.add_argument("--json", action="store_true", help="print the key as JSON")
+    new.set_defaults(subparser=new)
+
+    inspect = actions.add_parser(
+        "inspect",
+        help="what a cookie holds, for debugging",
+        description="Authenticate a cookie TOKEN with the room's keys and print what it holds\n"
+        "(CookieSealer.inspect), whatever its expiry, and whether it has expired at --now\n"
+        "(default: the clock of this machine). A cookie the room would refuse for another\n"
+        "reason prints the reason (malformed, too_large, wrong_room, unknown_key, tampered)\n"
+        "and exits with status 1. For debugging only: a waiting room opens cookies with\n"
+        "CookieSealer.open.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    inspect.add_argument("token", metavar="TOKEN", help="the cookie's value")
+    inspect.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="KEY",
+        dest="keys",
+        help="a key as 'key_id:base64url' (lbkit cookie new-key); repeat it for every key of "
+        "the room's keyring",
+    )
+    inspect.add_argument(
+        "--room",
+        default=_DEFAULT_ROOM,
+        metavar="ROOM",
+        help=f"the room id (WaitingRoomConfig.room_id, default {_DEFAULT_ROOM!r})",
+    )
+    inspect.add_argument(
+        "--cookie-name",
+        default=_DEFAULT_COOKIE_NAME,
+        metavar="NAME",
+        help="the cookie's name (CookieSettings.name; a __Host- prefix is dropped, default "
+        f"{_DEFAULT_COOKIE_NAME!r})",
+    )
+    inspect.add_argument(
+        "--now",
+        type=float,
+        metavar="T",
+        help="when to check the expiry, seconds since the epoch (default: the clock)",
+    )
+    inspect.add_argument("--json", action="store_true", help="print the fields as JSON")
+    inspect.set_defaults(subparser=inspect)
+
+
+def _cookie(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    if args.action == "new-key":
+        _cookie_new_key(args, parser, out)
+    else:
+        _cookie_inspect(args, parser, out)
+
+
+def _cookie_new_key(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    if not 0 <= args.key_id <= MAX_KEY_ID:
+        parser.error(f"--id is {args.key_id}; key ids are ints in 0..{MAX_KEY_ID}")
+    encoded = encode_key(args.key_id, new_key(args.size))
+    if args.json:
+        document = {"key_id": args.key_id, "size": args.size, "key": encoded}
+        print(json.dumps(document, sort_keys=True), file=out)
+    else:
+        print(encoded, file=out)
+
+
+def _cookie_inspect(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
+    keyring = _cookie_keyring(args.keys, parser)
+    if args.now is None:
+        # A debugging command may read the clock; lbkit's logic takes `now` from its caller.
+        now = time.time()
+    elif 0.0 <= args.now < _LAST_SECOND:
+        now = args.now
+    else:
+        parser.error(
+            f"--now is {args.now:g}; it must be seconds since the epoch, 0 to {_LAST_SECOND:.0f} "
+            "(the year 9999)"
+        )
+    cookie_name = args.cookie_name
+    if cookie_name.startswith(HOST_PREFIX):
+        cookie_name = cookie_name[len(HOST_PREFIX) :]
+    try:
+        sealer = CookieSealer(keyring, room_id=args.room, cookie_name=cookie_name)
+    except ConfigError as error:
+        # The keys are checked already: the room or the cookie name is refused.
+        message = str(error)
+        for name, option in (("room_id", "--room"), ("cookie_name", "--cookie-name")):
+            if message.startswith(f"{name} "):
+                parser.error(option + message[len(name) :])
+        raise
+    try:
+        cookie = sealer.inspect(args.token)
+    except InvalidCookie as error:
+        raise InvalidCookie(
+            f"the cookie is refused ({error.reason}): {error}", error.reason
+        ) from None
+    # The header (format version, key id, room tag) is in clear; inspect() has authenticated it.
+    key_id = base64.urlsafe_b64decode(args.token + "=")[1]
+    expired = now >= cookie.expires_at
+    if args.json:
+        document: dict[str, Any] = {
+            "room_id": sealer.room_id,
+            "cookie_name": sealer.cookie_name,
+            "key_id": key_id,
+            "state": cookie.state,
+            **attrs.asdict(cookie),
+            "bucket_start": cookie.bucket_start,
+            "now": now,
+            "expired": expired,
+        }
+        print(json.dumps(document, sort_keys=True), file=out)
+        return
+    left = round(cookie.expires_at - now, 3)
+    if expired:
+        validity = f"expired {_seconds_text(-left)} s ago"
+    else:
+        validity = f"valid for {_seconds_text(left)} s more"
+    rows = [
+        ("room", f"{sealer.room_id!r}, cookie {sealer.cookie_name!r}"),
+        ("key id", str(key_id)),
+        ("state", cookie.state),
+        ("bucket", f"{cookie.bucket_id}: the minute from {_time_text(cookie.bucket_start)}"),
+        ("last check-in", _time_text(cookie.last_check_in)),
+        (
+            "accepted at",
+            "- (queued)" if cookie.accepted_at is None else _time_text(cookie.accepted_at),
+        ),
+        ("refresh interval", f"{_seconds_text(cookie.refresh_interval)} s"),
+        ("expires at", _time_text(cookie.expires_at)),
+        ("now", f"{_time_text(now)}: {validity}"),
+    ]
+    for line in _columns(rows, right=()):
+        print(line, file=out)
+
+
+def _cookie_keyring(encoded: Sequence[str], parser: argparse.ArgumentParser) -> Keyring:
+    """The keyring of the --key options; a bad one is a usage error that names which --key."""
+    keys: dict[int, bytes] = {}
+    for position, text in enumerate(encoded, 1):
+        option = "--key" if len(encoded) == 1 else f"--key #{position}"
+        try:
+            key_id, key = decode_key(text)
+        except ConfigError as error:
+            # decode_key's messages never echo the text: it may hold a real key.
+            parser.error(f"{option}: {error}")
+        if key_id in keys:
+            parser.error(f"{option}: key id {key_id} is given twice")
+        keys[key_id] = key
+    # Which key is the primary does not matter for opening a cookie.
+    return Keyring(keys, primary=next(iter(keys)))
+
+
+def _seconds_text(seconds: float) -> str:
+    """Seconds held to the millisecond, without trailing zeros: ``12.5``, ``1680000000``."""
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _time_text(seconds: float) -> str:
+    """A time as ISO 8601 UTC to the millisecond, beside its seconds since the epoch."""
+    milliseconds = round(seconds * 1000)
+    try:
+        moment = _EPOCH + datetime.timedelta(milliseconds=milliseconds)
+    except OverflowError:
+        iso = "before 0001-01-01" if milliseconds < 0 else "after 9999-12-31"
+    else:
+        iso = f"{moment:%Y-%m-%dT%H:%M:%S}.{milliseconds % 1000:03d}Z"
+    return f"{iso} ({_seconds_text(seconds)})"
