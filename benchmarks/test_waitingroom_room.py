@@ -8,8 +8,8 @@ a decision, and a mix:
 
 * the baseline, **a plain dict update** ``counts[key] = counts.get(key, 0) + 1``: the least a
   decision that counts anything could cost in Python (the issue's reference);
-* **session**: an admitted user's request, renewing their session (open, one ``renew``,
-  seal);
+* **session**: admitted users' requests, each renewing the user's session (open, one
+  ``renew``, seal);
 * **new, admitted**: a user without a cookie, let in (one ``try_admit``, seal);
 * **queued check-in**: a queued user checking in on time while the minute is full (open, one
   ``try_admit`` that moves their place, seal, the page's status);
@@ -118,15 +118,19 @@ def test_dict_update(benchmark: BenchmarkFixture, pytestconfig: pytest.Config) -
 
 @DECISIONS
 def test_session(benchmark: BenchmarkFixture, pytestconfig: pytest.Config) -> None:
-    """An admitted user's request: open, renew, seal."""
+    """Admitted users' requests, each renewing its session: open, renew, seal."""
     calls = count(pytestconfig)
     room = open_room()
-    clock = Clock(T0)
-    token = [room.handle(None, now=T0).cookie]
+    # One token per user, each user's requests ``calls`` requests apart, as in service: a
+    # request in the same millisecond as the user's previous one has nothing to renew.
+    tokens = [room.handle(None, now=T0).cookie for _ in range(calls)]
+    clock = Clock(T0 + 1.0)
+    users = cycle(range(calls))
 
     def run() -> Decision:
-        decision = room.handle(token[0], now=clock.tick())
-        token[0] = decision.cookie
+        user = next(users)
+        decision = room.handle(tokens[user], now=clock.tick())
+        tokens[user] = decision.cookie
         return decision
 
     assert timed(benchmark, "lbkit: session renewed", calls, run) == {"session": calls}

@@ -40,6 +40,7 @@ from lbkit.waitingroom.cookies import (
     Keyring,
     QueueCookie,
     bucket_for,
+    cookie_from_milliseconds,
     decode_key,
     encode_key,
     new_key,
@@ -1348,3 +1349,53 @@ def test_tokens_cross_between_paths(
         monkeypatch.setattr(lbkit._kernels, "cookiecodec", kernels["cookiecodec"])
         other = tokens["pure" if name == "fast" else "fast"]
         assert [sealer.open(token, now=1_680_000_020.0) for token in other] == cookies
+
+
+# --- cookies from milliseconds ------------------------------------------------------------
+
+
+@given(
+    bucket=st.integers(0, 2**32 - 1),
+    offset=st.integers(0, 2**40 - 1),
+    refresh=st.integers(1, 2**24 - 1),
+    delay=st.integers(0, 2**32 - 1),
+    accepted=st.one_of(st.none(), st.integers(0, 2**40 - 1)),
+)
+def test_cookie_from_milliseconds_equals_the_constructor(
+    bucket: int, offset: int, refresh: int, delay: int, accepted: int | None
+) -> None:
+    """In range, the millisecond builder gives exactly the constructor's cookie, payload too."""
+    start = bucket * 60_000
+    check = start + offset
+    accepted_ms = None if accepted is None else start + min(accepted, offset)
+    built = cookie_from_milliseconds(bucket, check, refresh, check + delay, accepted_ms)
+    expected = QueueCookie(
+        bucket_id=bucket,
+        last_check_in=check / 1000,
+        refresh_interval=refresh / 1000,
+        expires_at=(check + delay) / 1000,
+        accepted_at=None if accepted_ms is None else accepted_ms / 1000,
+    )
+    assert built == expected
+    assert built.__dict__["_payload"] == expected.__dict__["_payload"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ((2, 100_000, 20_000, 430_000, None), InvalidArgument, "last_check_in is 100.0"),
+        ((2, 130_000, 0, 430_000, None), InvalidArgument, "refresh_interval is 0.0"),
+        ((2, 130_000, 20_000, 120_000, None), InvalidArgument, "expires_at is 120.0"),
+        ((-1, 130_000, 20_000, 430_000, None), InvalidArgument, "bucket_id is -1"),
+        ((2, 130_000, 20_000, 430_000, 110_000), InvalidArgument, "accepted_at is 110.0"),
+        ((2, 130.0, 20_000, 430_000, None), ArgumentTypeError, "last_check_in is float"),
+        (("2", 130_000, 20_000, 430_000, None), ArgumentTypeError, "bucket_id is str"),
+        ((2, 130_000, 20_000, 430_000, True), ArgumentTypeError, "accepted_at is bool"),
+    ],
+)
+def test_cookie_from_milliseconds_rejects_what_the_constructor_does(
+    arguments: tuple[Any, ...], error: type, message: str
+) -> None:
+    """Out of range or of the wrong type, the builder raises the constructor's clear error."""
+    with pytest.raises(error, match=message):
+        cookie_from_milliseconds(*arguments)

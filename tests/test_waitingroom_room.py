@@ -88,6 +88,20 @@ def test_session_without_renewal(impl: Any) -> None:
     assert room.handle(first.cookie, now=T0 + 300.0).reason == "admitted"  # a new user now
 
 
+def test_session_request_from_a_clock_behind_is_not_renewed(impl: Any) -> None:
+    """A request timed before the session's last request (another proxy's clock is behind)
+    is admitted without touching the cookie or the store: a renewal would shorten it."""
+    room = make_room()
+    first = room.handle(None, now=T0 + 10.0)
+    before = room.store.snapshot(now=T0 + 10.0)
+    behind = room.handle(first.cookie, now=T0 + 9.0)
+    assert (behind.action, behind.reason, behind.cookie) == ("admit", "session", None)
+    assert behind.cookie_state == first.cookie_state
+    assert room.store.snapshot(now=T0 + 10.0) == before
+    # Far behind: even before the user's arrival minute, nothing fails.
+    assert room.handle(first.cookie, now=T0 - 120.0).reason == "session"
+
+
 def test_queued_when_the_minute_is_used_and_admitted_next_minute(impl: Any) -> None:
     """new_users_per_minute bounds a minute; the queued user, checking in on time, enters in
     the next minute, keeping their bucket."""

@@ -58,10 +58,27 @@ def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: object)
         raise ConfigError(f"{attribute.name} is {value}; it must be an int >= 1")
 
 
-def _seconds(value: object) -> float:
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentTypeError(f"a duration is {type(value).__name__}; it must be a number")
+        raise ArgumentTypeError(f"{name} is {type(value).__name__}; it must be a number")
     return float(value)
+
+
+# attrs converters get the value only: one per field, so that an error names its field.
+def _session_duration(value: object) -> float:
+    return _number(value, "session_duration")
+
+
+def _refresh_interval(value: object) -> float:
+    return _number(value, "refresh_interval")
+
+
+def _refresh_jitter(value: object) -> float:
+    return _number(value, "refresh_jitter")
+
+
+def _queued_cookie_lifetime(value: object) -> float:
+    return _number(value, "queued_cookie_lifetime")
 
 
 def _positive_seconds(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -207,18 +224,27 @@ class WaitingRoomConfig:
     total_active_users: int = attrs.field(kw_only=True, validator=_positive_int)
     new_users_per_minute: int = attrs.field(kw_only=True, validator=_positive_int)
     session_duration: float = attrs.field(
-        default=300.0, kw_only=True, converter=_seconds, validator=_positive_seconds
+        default=300.0,
+        kw_only=True,
+        converter=_session_duration,
+        validator=_positive_seconds,
     )
     queueing_method: str = attrs.field(
         default="fifo", kw_only=True, validator=_choice(QUEUEING_METHODS, "queueing_method")
     )
     queue_all: bool = attrs.field(default=False, kw_only=True, validator=_flag)
     refresh_interval: float = attrs.field(
-        default=20.0, kw_only=True, converter=_seconds, validator=_positive_seconds
+        default=20.0,
+        kw_only=True,
+        converter=_refresh_interval,
+        validator=_positive_seconds,
     )
-    refresh_jitter: float = attrs.field(default=0.1, kw_only=True, converter=_seconds)
+    refresh_jitter: float = attrs.field(default=0.1, kw_only=True, converter=_refresh_jitter)
     queued_cookie_lifetime: float = attrs.field(
-        default=300.0, kw_only=True, converter=_seconds, validator=_positive_seconds
+        default=300.0,
+        kw_only=True,
+        converter=_queued_cookie_lifetime,
+        validator=_positive_seconds,
     )
     disable_session_renewal: bool = attrs.field(default=False, kw_only=True, validator=_flag)
     room_id: str = attrs.field(default="room", kw_only=True)
@@ -234,8 +260,10 @@ class WaitingRoomConfig:
                 f"than the longest refresh interval ({longest:g} s), or users who refresh on "
                 "time lose their place"
             )
-        if not isinstance(self.room_id, str) or not self.room_id:
-            raise ConfigError(f"room_id is {self.room_id!r}; it must be a non-empty str")
+        if not isinstance(self.room_id, str):
+            raise ArgumentTypeError(f"room_id is {type(self.room_id).__name__}; it must be a str")
+        if not self.room_id:
+            raise ConfigError("room_id is ''; it must be a non-empty str")
         if len(self.room_id.encode("utf-8", "surrogatepass")) > 255:
             raise ConfigError("room_id is longer than 255 UTF-8 bytes")
         if not isinstance(self.cookie, CookieSettings):

@@ -127,6 +127,7 @@ __all__ = [
     "Keyring",
     "QueueCookie",
     "bucket_for",
+    "cookie_from_milliseconds",
     "decode_key",
     "encode_key",
     "new_key",
@@ -371,6 +372,82 @@ def _milliseconds(value: object, name: str, low: int, high: int, low_note: str) 
 
 _new_object = object.__new__
 _set_field = object.__setattr__
+
+
+def cookie_from_milliseconds(
+    bucket_id: int,
+    last_check_in: int,
+    refresh_interval: int,
+    expires_at: int,
+    accepted_at: int | None,
+) -> QueueCookie:
+    """A :class:`QueueCookie` from times in whole milliseconds (ints): what a waiting room,
+    which works in milliseconds, builds per request. Equal to
+    ``QueueCookie(bucket_id=..., last_check_in=last_check_in / 1000, ...)``, with the same
+    range checks; in range it packs and unpacks in the ``cookiecodec`` kernel instead of
+    rounding each float in Python.
+
+    Raises:
+        InvalidArgument: a value out of range (from :class:`QueueCookie`).
+        ArgumentTypeError: a value that is not an int (or ``None`` for ``accepted_at``).
+
+    Runtime complexity: O(1).
+
+    >>> cookie_from_milliseconds(2, 130_000, 20_000, 430_000, None) == QueueCookie(
+    ...     bucket_id=2, last_check_in=130.0, refresh_interval=20.0, expires_at=430.0)
+    True
+    """
+    start = bucket_id * _BUCKET_MS if bucket_id.__class__ is int else 0
+    if (
+        bucket_id.__class__ is int
+        and last_check_in.__class__ is int
+        and refresh_interval.__class__ is int
+        and expires_at.__class__ is int
+        and 0 <= bucket_id <= _MAX_BUCKET_ID
+        and start <= last_check_in <= start + _MAX_OFFSET
+        and last_check_in <= expires_at <= last_check_in + _MAX_EXPIRY_DELAY
+        and 1 <= refresh_interval <= _MAX_REFRESH
+        and (
+            accepted_at is None
+            or (accepted_at.__class__ is int and start <= accepted_at <= start + _MAX_OFFSET)
+        )
+    ):
+        accepted = _QUEUED if accepted_at is None else accepted_at - start
+        codec = _kernels.cookiecodec
+        cookie = _new_object(QueueCookie)
+        _set_field(
+            cookie,
+            "__dict__",
+            codec.cookie_fields(
+                codec.pack_payload(
+                    bucket_id,
+                    last_check_in - start,
+                    accepted,
+                    expires_at - last_check_in,
+                    refresh_interval,
+                )
+            ),
+        )
+        return cookie
+    # Out of range or of the wrong type: the constructor names the fault.
+    for name, value in (
+        ("bucket_id", bucket_id),
+        ("last_check_in", last_check_in),
+        ("refresh_interval", refresh_interval),
+        ("expires_at", expires_at),
+        ("accepted_at", accepted_at),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ArgumentTypeError(
+                f"{name} is {type(value).__name__}; it must be an int of milliseconds"
+            )
+    return QueueCookie(
+        bucket_id=bucket_id,
+        last_check_in=last_check_in / 1000,
+        refresh_interval=refresh_interval / 1000,
+        expires_at=expires_at / 1000,
+        accepted_at=None if accepted_at is None else accepted_at / 1000,
+    )
 
 
 def bucket_for(now: float) -> int:

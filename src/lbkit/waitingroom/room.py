@@ -69,6 +69,7 @@ from lbkit.waitingroom.cookies import (
     CookieSealer,
     Keyring,
     QueueCookie,
+    cookie_from_milliseconds,
     set_cookie_header,
 )
 from lbkit.waitingroom.distribution import location_budgets, worker_budgets
@@ -145,6 +146,8 @@ class _Minute:
         "ahead",
         "buckets",
         "budgets",
+        "caps",
+        "fifo_waits",
         "made_at",
         "minute",
         "plan",
@@ -176,6 +179,11 @@ class _Minute:
             self.ahead.append(self.ahead[-1] + count)
         self.waiting = self.ahead[-1]
         self.budgets: dict[tuple[int | None, str, int | None], tuple[tuple[str, int], ...]] = {}
+        # Per group of a bucket (None: new users): the plan's (group, cap), and a FIFO user's
+        # wait, the same for everyone of a bucket under one plan. Filled as requests come;
+        # two threads filling one entry write the same value.
+        self.caps: dict[int | None, tuple[int | None, int | None]] = {}
+        self.fifo_waits: dict[int | None, Any] = {}
         # Every queued user but a FIFO one sees the same wait for the whole plan.
         self.shared_wait = (
             None
@@ -314,6 +322,8 @@ class WaitingRoom:
         self._lock = threading.Lock()
         self._current: _Minute | None = None
         # Cached per configuration: the limits every admission attempt carries.
+        self._session_ms = round(config.session_duration * 1000.0)
+        self._lifetime_ms = round(config.queued_cookie_lifetime * 1000.0)
         passthrough = config.queueing_method == "passthrough"
         self._minute_limit = None if passthrough else config.new_users_per_minute
         self._active_limit = None if passthrough else config.total_active_users
@@ -417,7 +427,7 @@ class WaitingRoom:
                     cookie_error=error,
                 )
             bucket = opened.bucket_id
-            interval = opened.refresh_interval
+            interval = round(opened.refresh_interval * 1000.0)
             holds: tuple[int, int] | None = (bucket, math.ceil(opened.expires_at))
             group_of: int | None = bucket
         else:
@@ -425,31 +435,32 @@ class WaitingRoom:
             interval = self._draw_interval()
             holds = None
             group_of = None
-        plan = current.plan
-        group = plan.group(group_of)
-        cap = plan.cap(group_of)
-        session_ends = _on_millisecond_grid(moment + config.session_duration)
-        place_ends = _on_millisecond_grid(moment + config.queued_cookie_lifetime)
+        limits = current.caps.get(group_of)
+        if limits is None:
+            plan = current.plan
+            limits = current.caps[group_of] = (plan.group(group_of), plan.cap(group_of))
+        group, cap = limits
+        # The room works in the cookie's whole milliseconds, so the seconds the store counts
+        # a session or a place until are exactly those the cookie names, rounded up.
+        moment_ms = round(moment * 1000.0)
+        session_ends = moment_ms + self._session_ms
+        place_ends = moment_ms + self._lifetime_ms
         ticket = Admission(
             minute=current.minute,
             group=group,
             cap=cap,
             minute_limit=self._minute_limit,
             active_limit=self._active_limit,
-            session_expires=math.ceil(session_ends),
+            session_expires=-(-session_ends // 1000),
             now=moment,
             shares=() if cap is None else self._shares(current, group, cap, location, worker),
             location=location,
             queued=holds,
-            requeue=(bucket, math.ceil(place_ends)),
+            requeue=(bucket, -(-place_ends // 1000)),
         )
         if self._store.try_admit(ticket):
-            admitted = QueueCookie(
-                bucket_id=bucket,
-                last_check_in=moment,
-                refresh_interval=interval,
-                expires_at=session_ends,
-                accepted_at=moment,
+            admitted = cookie_from_milliseconds(
+                bucket, moment_ms, interval, session_ends, moment_ms
             )
             return Decision(
                 action="admit",
@@ -459,14 +470,9 @@ class WaitingRoom:
                 cookie_state=admitted,
                 cookie_error=error,
             )
-        queued = QueueCookie(
-            bucket_id=bucket,
-            last_check_in=moment,
-            refresh_interval=interval,
-            expires_at=place_ends,
-        )
-        # Until the next check-in counts, from the cookie's own (millisecond) times.
-        wait = _on_millisecond_grid(queued.last_check_in + queued.refresh_interval - moment)
+        queued = cookie_from_milliseconds(bucket, moment_ms, interval, place_ends, None)
+        # Until the next check-in counts: the interval, from this check-in's millisecond.
+        wait = interval / 1000
         return Decision(
             action="queue",
             reason="queue_all" if config.queue_all else "queued",
@@ -525,14 +531,28 @@ class WaitingRoom:
                 cookie_state=opened,
                 cookie_error=error,
             )
-        ends = _on_millisecond_grid(moment + config.session_duration)
-        self._store.renew(math.ceil(opened.expires_at), math.ceil(ends), now=moment)
-        renewed = QueueCookie(
-            bucket_id=opened.bucket_id,
-            last_check_in=moment,
-            refresh_interval=opened.refresh_interval,
-            expires_at=ends,
-            accepted_at=opened.accepted_at,
+        moment_ms = round(moment * 1000.0)
+        last_ms = round(opened.last_check_in * 1000.0)
+        if moment_ms <= last_ms:
+            # Not after the last request (a proxy whose clock is behind another's): the
+            # session already runs past this moment, and a renewal could only shorten it.
+            return Decision(
+                action="admit",
+                reason="session",
+                max_age=None,
+                cookie_state=opened,
+                cookie_error=error,
+            )
+        ends = moment_ms + self._session_ms
+        self._store.renew(math.ceil(opened.expires_at), -(-ends // 1000), now=moment)
+        accepted = opened.accepted_at
+        assert accepted is not None
+        renewed = cookie_from_milliseconds(
+            opened.bucket_id,
+            moment_ms,
+            round(opened.refresh_interval * 1000.0),
+            ends,
+            round(accepted * 1000.0),
         )
         return Decision(
             action="admit",
@@ -613,14 +633,18 @@ class WaitingRoom:
             waiting += 1  # a user who just joined is not in the plan yet
         wait = current.shared_wait
         if wait is None:
-            ahead = current.users_ahead(bucket) if bucket is not None else current.waiting
-            wait = _wait("fifo", waiting, current.rate, ahead, DEFAULT_PERCENTILES)
+            wait = current.fifo_waits.get(bucket)
+            if wait is None:
+                ahead = current.users_ahead(bucket) if bucket is not None else current.waiting
+                wait = _wait("fifo", waiting, current.rate, ahead, DEFAULT_PERCENTILES)
+                current.fifo_waits[bucket] = wait
         return _status(plan.method, moment, refresh, waiting, wait, False)
 
-    def _draw_interval(self) -> float:
+    def _draw_interval(self) -> int:
+        """A new user's refresh interval, whole milliseconds (>= 1)."""
         config = self._config
         spread = config.refresh_jitter * (2.0 * self._rng.random() - 1.0)
-        return max(0.001, _on_millisecond_grid(config.refresh_interval * (1.0 + spread)))
+        return max(1, round(config.refresh_interval * 1000.0 * (1.0 + spread)))
 
     def _check_place(self, location: object, worker: object) -> None:
         if location is not None and not isinstance(location, str):
@@ -656,12 +680,6 @@ class WaitingRoom:
 _INFINITY: Final = math.inf
 # The resolution of the times a cookie holds, seconds.
 _RESOLUTION: Final = 0.001
-
-
-def _on_millisecond_grid(seconds: float) -> float:
-    """``seconds`` as a cookie holds it (the nearest millisecond), so the store counts a
-    session or place until exactly the second its cookie names."""
-    return round(seconds * 1000.0) / 1000
 
 
 def _epoch(value: object) -> float:
