@@ -7,9 +7,8 @@ path to test."""
 from __future__ import annotations
 
 import math
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,17 +19,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument
 from lbkit.steering.accounting import KeyStats, RequestStats
 from lbkit.steering.ewma import Ewma
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Make the interpreter switch threads as often as it can, so races show up."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 def run_threads(count: int, work: Callable[[int], None]) -> None:

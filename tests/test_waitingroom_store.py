@@ -5,9 +5,7 @@ rejected ticket."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -393,18 +391,8 @@ def test_memory_store_matches_the_model(program: list[tuple[Any, ...]]) -> None:
 # --- threads ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    """Switch threads as often as the interpreter allows, so races would show."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
-def test_threads_never_over_admit(busy_switching: None) -> None:
+@pytest.mark.usefixtures("fast_switching")
+def test_threads_never_over_admit() -> None:
     """Eight threads racing 4,000 attempts against a minute limit of 150 and an active limit of
     100 admit exactly 100; the invariants hold afterwards."""
     store = MemoryStore()
@@ -440,7 +428,8 @@ def test_threads_never_over_admit(busy_switching: None) -> None:
     store._check()
 
 
-def test_threads_never_over_admit_a_group_cap(busy_switching: None) -> None:
+@pytest.mark.usefixtures("fast_switching")
+def test_threads_never_over_admit_a_group_cap() -> None:
     """With only the group caps binding, each group admits exactly its cap under contention."""
     store = MemoryStore()
     start = threading.Barrier(6)
