@@ -20,7 +20,7 @@ from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument
 from lbkit.waitingroom import CookieSealer, Keyring, QueueCookie, WaitingRoomConfig
 from lbkit.waitingroom.allocator import MinutePlan
 from lbkit.waitingroom.room import REASONS, Decision, WaitingRoom
-from lbkit.waitingroom.store import MemoryStore
+from lbkit.waitingroom.store import Admission, MemoryStore
 
 KEYS = Keyring({1: bytes(range(32))}, primary=1)
 T0 = 1_700_000_040.0  # the start of a minute
@@ -735,3 +735,31 @@ def test_repr_and_properties() -> None:
     assert room.store is store
     assert room.sealer.room_id == "tickets"
     assert room.handle(None, now=T0)._replace(reason="x").reason == "x"
+
+
+def test_tuple_field_orders_are_the_rooms() -> None:
+    """The room builds Decision and Admission positionally in these field orders; reordering a
+    tuple's fields must fail here, not mislabel a decision."""
+    assert Decision._fields == (
+        "action",
+        "reason",
+        "cookie",
+        "max_age",
+        "refresh_interval",
+        "status",
+        "cookie_state",
+        "cookie_error",
+    )
+    assert Admission._fields == (
+        "minute",
+        "group",
+        "cap",
+        "minute_limit",
+        "active_limit",
+        "session_expires",
+        "now",
+        "shares",
+        "location",
+        "queued",
+        "requeue",
+    )
