@@ -1316,6 +1316,36 @@ def test_codec_payload_packs_and_unpacks_bit_for_bit(
     ]
 
 
+@pytest.mark.parametrize(
+    ("position", "name", "largest"),
+    [
+        (0, "bucket_id", 2**32 - 1),
+        (1, "last_check_in", 2**40 - 1),
+        (2, "accepted_at", 2**40 - 1),
+        (3, "expiry", 2**32 - 1),
+        (4, "refresh_interval", 2**24 - 1),
+    ],
+)
+@pytest.mark.parametrize("beyond", ["above", "negative", "past 64 bits"])
+def test_codec_pack_payload_refuses_what_its_width_cannot_hold(
+    impl: Any, position: int, name: str, largest: int, beyond: str
+) -> None:
+    """A field outside its width is a ValueError naming it on both paths, never truncated."""
+    value = {"above": largest + 1, "negative": -1, "past 64 bits": 2**64 + 5}[beyond]
+    arguments = [0, 0, 0, 0, 1]
+    arguments[position] = value
+    with pytest.raises(
+        ValueError, match=f"^{re.escape(f'{name} is {value}; it must be in 0..{largest}')}$"
+    ):
+        impl.cookiecodec.pack_payload(*arguments)
+
+
+def test_codec_decode_token_refuses_what_is_not_a_str(impl: Any) -> None:
+    """decode_token takes text only, on both paths."""
+    with pytest.raises(TypeError, match=r"^token is bytes; it must be a str$"):
+        impl.cookiecodec.decode_token(b"A" * 71)
+
+
 @given(payload=st.binary(min_size=21, max_size=21))
 def test_codec_cookie_fields_of_any_payload(impl: Any, payload: bytes) -> None:
     """Every 21-byte payload reads the same on both paths, float for float."""

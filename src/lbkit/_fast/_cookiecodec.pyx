@@ -32,6 +32,10 @@ cdef enum:
     _PAYLOAD_SIZE = 21
     _BUCKET_MS = 60000
 cdef uint64_t _QUEUED = 0xFFFFFFFFFF  # 2**40 - 1: accepted_at while queued
+# The widths' largest values, as Python ints: pack_payload compares its arguments with them.
+_MAX_U24 = 2**24 - 1
+_MAX_U32 = 2**32 - 1
+_MAX_U40 = 2**40 - 1
 
 cdef const char* _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The 6-bit value of each base64url character, -1 for every other byte.
@@ -126,26 +130,46 @@ def decode_token(object token):
 
 
 def pack_payload(
-    uint64_t bucket_id,
-    uint64_t last_check_in,
-    uint64_t accepted_at,
-    uint64_t expiry,
-    uint64_t refresh_interval,
+    object bucket_id,
+    object last_check_in,
+    object accepted_at,
+    object expiry,
+    object refresh_interval,
 ):
     """The 21-byte payload of a cookie: ``bucket_id`` (u32), ``last_check_in`` and
     ``accepted_at`` (u40, ms after the bucket's start, ``2**40 - 1`` while queued), ``expiry``
-    (u32, ms after the last check-in) and ``refresh_interval`` (u24, ms), big-endian."""
+    (u32, ms after the last check-in) and ``refresh_interval`` (u24, ms), big-endian.
+
+    Raises:
+        ValueError: a field outside its width.
+    """
+    # Checked as Python ints, as the pure kernel does, so that no value (negative, or past
+    # 64 bits) is truncated by a C conversion and both paths refuse the same inputs.
+    for name, value, largest in (
+        ("bucket_id", bucket_id, _MAX_U32),
+        ("last_check_in", last_check_in, _MAX_U40),
+        ("accepted_at", accepted_at, _MAX_U40),
+        ("expiry", expiry, _MAX_U32),
+        ("refresh_interval", refresh_interval, _MAX_U24),
+    ):
+        if not 0 <= value <= largest:
+            raise ValueError(f"{name} is {value}; it must be in 0..{largest}")
+    cdef uint64_t bucket = bucket_id
+    cdef uint64_t check = last_check_in
+    cdef uint64_t accepted = accepted_at
+    cdef uint64_t delay = expiry
+    cdef uint64_t refresh = refresh_interval
     cdef uint8_t payload[_PAYLOAD_SIZE]
     cdef int index
     for index in range(4):
-        payload[3 - index] = <uint8_t>(bucket_id >> (8 * index))
+        payload[3 - index] = <uint8_t>(bucket >> (8 * index))
     for index in range(5):
-        payload[8 - index] = <uint8_t>(last_check_in >> (8 * index))
-        payload[13 - index] = <uint8_t>(accepted_at >> (8 * index))
+        payload[8 - index] = <uint8_t>(check >> (8 * index))
+        payload[13 - index] = <uint8_t>(accepted >> (8 * index))
     for index in range(4):
-        payload[17 - index] = <uint8_t>(expiry >> (8 * index))
+        payload[17 - index] = <uint8_t>(delay >> (8 * index))
     for index in range(3):
-        payload[20 - index] = <uint8_t>(refresh_interval >> (8 * index))
+        payload[20 - index] = <uint8_t>(refresh >> (8 * index))
     return PyBytes_FromStringAndSize(<const char*>payload, _PAYLOAD_SIZE)
 
 

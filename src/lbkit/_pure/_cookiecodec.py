@@ -13,8 +13,10 @@
   milliseconds after ``last_check_in``, ``refresh_interval`` in milliseconds.
 
 Arguments arrive validated (:class:`~lbkit.waitingroom.cookies.QueueCookie` checks the ranges
-and :meth:`~lbkit.waitingroom.cookies.CookieSealer.open` the token's type and length); only a
-payload of the wrong size is refused here, because reading one is never safe. Times come back
+and :meth:`~lbkit.waitingroom.cookies.CookieSealer.open` the token's type and length). What
+would be unsafe or lossy is still refused here, the same way on both paths: a token that is not
+a str (TypeError), a payload field outside its width (ValueError; never truncated) and a
+payload of the wrong size (ValueError). Times come back
 as ``whole milliseconds / 1000``: every integer involved is below 2**53, so the int true
 division here and the C ``double`` division of ``_fast/_cookiecodec.pyx`` are both the
 correctly rounded quotient, and the two paths give the same floats.
@@ -35,6 +37,9 @@ TOKEN_LENGTH = 71
 _BUCKET_MS = 60_000
 _QUEUED = 2**40 - 1
 _M32 = 0xFFFFFFFF
+_MAX_U24 = 2**24 - 1
+_MAX_U32 = 2**32 - 1
+_MAX_U40 = 2**40 - 1
 # bucket_id | last_check_in hi, lo | accepted_at hi, lo | expires_at | refresh_interval hi, lo
 _PAYLOAD = struct.Struct(">IBIBIIBH")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -65,6 +70,8 @@ def decode_token(token: str) -> tuple[bytes, bytes, bytes] | None:
     so that :func:`encode_token` of the blob gives ``token`` back and changing any character
     of a token changes its blob or makes it undecodable.
     """
+    if not isinstance(token, str):
+        raise TypeError(f"token is {type(token).__name__}; it must be a str")
     if len(token) != TOKEN_LENGTH:
         return None
     try:
@@ -83,7 +90,20 @@ def pack_payload(
 ) -> bytes:
     """The 21-byte payload of a cookie: ``bucket_id`` (u32), ``last_check_in`` and
     ``accepted_at`` (u40, ms after the bucket's start, ``2**40 - 1`` while queued), ``expiry``
-    (u32, ms after the last check-in) and ``refresh_interval`` (u24, ms), big-endian."""
+    (u32, ms after the last check-in) and ``refresh_interval`` (u24, ms), big-endian.
+
+    Raises:
+        ValueError: a field outside its width.
+    """
+    for name, value, largest in (
+        ("bucket_id", bucket_id, _MAX_U32),
+        ("last_check_in", last_check_in, _MAX_U40),
+        ("accepted_at", accepted_at, _MAX_U40),
+        ("expiry", expiry, _MAX_U32),
+        ("refresh_interval", refresh_interval, _MAX_U24),
+    ):
+        if not 0 <= value <= largest:
+            raise ValueError(f"{name} is {value}; it must be in 0..{largest}")
     return _PAYLOAD.pack(
         bucket_id,
         last_check_in >> 32,
