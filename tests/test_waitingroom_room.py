@@ -696,7 +696,8 @@ def test_config_must_fit_in_a_cookie() -> None:
 @pytest.mark.parametrize(
     ("now", "error", "message"),
     [
-        (-1.0, InvalidArgument, "now is -1.0; it must be finite and >= 0"),
+        (-1.0, InvalidArgument, "now is -1.0; it must be seconds since the Unix epoch in 0"),
+        (2.6e11, InvalidArgument, "now is 260000000000.0; it must be seconds since the Unix"),
         (float("nan"), InvalidArgument, "now is nan"),
         ("1", ArgumentTypeError, "now is str"),
         (True, ArgumentTypeError, "now is bool"),

@@ -73,7 +73,14 @@ from lbkit.waitingroom.cookies import (
     set_cookie_header,
 )
 from lbkit.waitingroom.distribution import location_budgets, worker_budgets
-from lbkit.waitingroom.estimate import DEFAULT_PERCENTILES, LetInRate, _status, _wait
+from lbkit.waitingroom.estimate import (
+    _MAX_EPOCH,
+    DEFAULT_PERCENTILES,
+    LetInRate,
+    _epoch_seconds,
+    _status,
+    _wait,
+)
 from lbkit.waitingroom.store import ANYWHERE, Admission, MemoryStore, SlotStore
 
 __all__ = ["ACTIONS", "DISTRIBUTIONS", "REASONS", "Decision", "WaitingRoom"]
@@ -367,15 +374,15 @@ class WaitingRoom:
         Args:
             cookie: the value of the request's queue cookie (see
                 :func:`~lbkit.waitingroom.cookies.read_cookie`), or ``None``.
-            now: the time, seconds since the Unix epoch (>= 0); the room's clock when
-                ``None``.
+            now: the time, seconds since the Unix epoch, from 0 to the end of the year 9999
+                (what a status can show); the room's clock when ``None``.
             location: the location serving the request (counted in its traffic); required
                 for the ``"location"`` and ``"worker"`` distributions.
             worker: the worker's index in its location; required for ``"worker"``.
 
         Raises:
             ArgumentTypeError: an argument of the wrong type.
-            InvalidArgument: ``now`` negative or not finite, ``location`` or ``worker``
+            InvalidArgument: ``now`` outside 0 .. the year 9999, ``location`` or ``worker``
                 missing or unknown where the distribution needs them.
 
         Runtime complexity: O(1) with the plan reused.
@@ -389,8 +396,8 @@ class WaitingRoom:
         ('reject', None, 'malformed')
         """
         moment = self._clock() if now is None else now
-        if moment.__class__ is not float or not 0.0 <= moment < _INFINITY:
-            moment = _epoch(moment)
+        if moment.__class__ is not float or not 0.0 <= moment <= _MAX_EPOCH:
+            moment = _epoch_seconds(moment)
         if location is not None or worker is not None or self._distribution != "shared":
             self._check_place(location, worker)
         opened: QueueCookie | None = None
@@ -695,19 +702,9 @@ class WaitingRoom:
 
 # --- helpers -------------------------------------------------------------------------------
 
-_INFINITY: Final = math.inf
 _new_tuple = tuple.__new__
 # The resolution of the times a cookie holds, seconds.
 _RESOLUTION: Final = 0.001
-
-
-def _epoch(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentTypeError(f"now is {type(value).__name__}; it must be a number")
-    moment = float(value)
-    if not 0.0 <= moment < _INFINITY:
-        raise InvalidArgument(f"now is {value!r}; it must be finite and >= 0 (Unix seconds)")
-    return moment
 
 
 def _seconds(value: object, name: str) -> float:
