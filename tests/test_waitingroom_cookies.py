@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import itertools
 import math
+import os
 import pickle
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -1429,3 +1431,242 @@ def test_cookie_from_milliseconds_rejects_what_the_constructor_does(
     """Out of range or of the wrong type, the builder raises the constructor's clear error."""
     with pytest.raises(error, match=message):
         cookie_from_milliseconds(*arguments)
+
+
+def test_cookie_from_milliseconds_never_writes_the_queued_mark_as_an_admission() -> None:
+    """An admission 2**40 - 1 ms after the bucket's start would pack as the queued mark and
+    read back as a queued cookie: refused, like the constructor refuses it."""
+    start = 5 * 60_000
+    check = start + MAX_OFFSET
+    with pytest.raises(InvalidArgument, match=r"^accepted_at is "):
+        cookie_from_milliseconds(5, check, 20_000, check, start + MAX_OFFSET)
+    latest = cookie_from_milliseconds(5, check, 20_000, check, start + MAX_OFFSET - 1)
+    assert latest.accepted_at == (start + MAX_OFFSET - 1) / 1000
+    assert latest.state == "admitted"
+
+
+# --- the fused kernel calls: pack_milliseconds, seal_milliseconds, open_token ---------------
+
+#: (bucket_id, last_check_in, refresh_interval, expires_at, accepted_at) in milliseconds.
+Milliseconds = tuple[Any, Any, Any, Any, Any]
+
+
+@st.composite
+def milliseconds_near_the_limits(draw: st.DrawFn) -> Milliseconds:
+    """Cookie times in milliseconds, in range or a step past a limit, sometimes of a type the
+    format does not take."""
+    bucket = draw(st.sampled_from([0, 1, 28_000_000, 2**32 - 1, 2**32, -1]))
+    start = bucket * 60_000
+    check = start + draw(st.sampled_from([0, 1, 5_000, MAX_OFFSET, MAX_OFFSET + 1, -1]))
+    refresh = draw(st.sampled_from([1, 20_000, MAX_REFRESH, MAX_REFRESH + 1, 0, -5]))
+    expires = check + draw(st.sampled_from([0, 300_000, MAX_DELAY, MAX_DELAY + 1, -1]))
+    accepted = draw(
+        st.sampled_from([None, start, start + 1, start + MAX_OFFSET - 1, start + MAX_OFFSET])
+        | st.sampled_from([start - 1, check])
+    )
+    values: list[Any] = [bucket, check, refresh, expires, accepted]
+    if draw(st.booleans()):
+        position = draw(st.integers(0, 4))
+        values[position] = draw(
+            st.sampled_from([True, 1.0, "1", 2**64 + 7, -(2**70), None, IntLike(3)])
+        )
+    return (values[0], values[1], values[2], values[3], values[4])
+
+
+class IntLike(int):
+    """An int subclass: not an exact int, so the kernels refuse it and the caller decides."""
+
+
+def reference_payload(values: Milliseconds) -> bytes | None:
+    """What pack_milliseconds must give, from the constructor's rules: the payload of the
+    cookie QueueCookie builds from these times, or None if it refuses them or one is not an
+    exact int."""
+    bucket, check, refresh, expires, accepted = values
+    if any(type(value) is not int for value in values if value is not None) or None in (
+        bucket,
+        check,
+        refresh,
+        expires,
+    ):
+        return None
+    try:
+        cookie = QueueCookie(
+            bucket_id=bucket,
+            last_check_in=check / 1000,
+            refresh_interval=refresh / 1000,
+            expires_at=expires / 1000,
+            accepted_at=None if accepted is None else accepted / 1000,
+        )
+    except (InvalidArgument, OverflowError):
+        return None
+    payload: bytes = cookie.__dict__["_payload"]
+    return payload
+
+
+@given(values=milliseconds_near_the_limits())
+def test_pack_milliseconds_takes_exactly_what_the_constructor_takes(
+    impl: Any, values: Milliseconds
+) -> None:
+    """pack_milliseconds gives the constructor's payload for every cookie the format holds and
+    None for anything else (out of range by one, the queued mark, a bool, a float, an int
+    subclass, an int past 64 bits), on both paths alike."""
+    expected = reference_payload(values)
+    assert impl.cookiecodec.pack_milliseconds(*values) == expected
+    assert lbkit._pure._cookiecodec.pack_milliseconds(*values) == expected
+
+
+@given(values=milliseconds_near_the_limits())
+def test_seal_milliseconds_is_seal_of_cookie_from_milliseconds(
+    impl: Any, values: Milliseconds
+) -> None:
+    """With the same nonce, the fused kernel call gives the token seal() gives for
+    cookie_from_milliseconds(...) and an equal cookie, or None where the builder raises."""
+    nonce = bytes(range(12))
+    sealer = make_sealer(nonce_source=fixed_nonce(nonce))
+    sealed = impl.cookiecodec.seal_milliseconds(sealer._seal_with, nonce, QueueCookie, *values)
+    if reference_payload(values) is None:
+        assert sealed is None
+        return
+    cookie = cookie_from_milliseconds(*values)
+    assert sealed == (sealer.seal(cookie), cookie)
+    assert type(sealed[1]) is QueueCookie
+    assert sealed[1].__dict__["_payload"] == cookie.__dict__["_payload"]
+
+
+def test_seal_milliseconds_passes_on_what_the_cipher_raises(impl: Any) -> None:
+    """A nonce the cipher refuses is the cipher's error, from both paths (the sealer turns it
+    into InvalidArgument)."""
+    sealing = make_sealer()._seal_with
+    arguments = (0, 1_000, 20_000, 301_000, None)
+    with pytest.raises(ValueError, match="12 bytes"):
+        impl.cookiecodec.seal_milliseconds(sealing, bytes(11), QueueCookie, *arguments)
+    with pytest.raises(TypeError):
+        impl.cookiecodec.seal_milliseconds(sealing, "x" * 12, QueueCookie, *arguments)
+
+
+def test_open_token_says_why_it_cannot_open(impl: Any) -> None:
+    """open_token gives the cookie, or NOT_CANONICAL, NO_CIPHER or NOT_AUTHENTIC, and refuses
+    a token that is not a str, on both paths."""
+    codec = impl.cookiecodec
+    sealer = make_sealer()
+    cookie = make_cookie()
+    token = sealer.seal(cookie)
+    opened = codec.open_token(token, sealer._by_header, QueueCookie)
+    assert type(opened) is QueueCookie
+    assert opened == cookie
+    assert opened.__dict__ == cookie.__dict__
+    assert codec.open_token(token[:-1] + "B", sealer._by_header, QueueCookie) == codec.NOT_CANONICAL
+    assert codec.open_token("A" * 70, sealer._by_header, QueueCookie) == codec.NOT_CANONICAL
+    other = make_sealer({9: KEY_2}, primary=9)
+    assert codec.open_token(token, other._by_header, QueueCookie) == codec.NO_CIPHER
+    altered = blob_of(token)
+    altered[30] ^= 1
+    assert (
+        codec.open_token(token_of(altered), sealer._by_header, QueueCookie) == codec.NOT_AUTHENTIC
+    )
+    with pytest.raises(TypeError, match=r"^token is bytes; it must be a str$"):
+        codec.open_token(token.encode(), sealer._by_header, QueueCookie)
+    assert (codec.NOT_CANONICAL, codec.NO_CIPHER, codec.NOT_AUTHENTIC) == (1, 2, 3)
+
+
+def test_new_cookie_skips_init_and_the_frozen_setattr(impl: Any) -> None:
+    """new_cookie makes a frozen QueueCookie from its fields as they are."""
+    fields = dict(make_cookie().__dict__)
+    cookie = impl.cookiecodec.new_cookie(QueueCookie, fields)
+    assert type(cookie) is QueueCookie
+    assert cookie.__dict__ is fields
+    assert cookie == make_cookie()
+
+
+def test_sealer_seal_milliseconds() -> None:
+    """The sealer's one-step builder: the cookie of cookie_from_milliseconds and a token that
+    opens to it; the builder's errors for values out of range; a bad nonce source named."""
+    sealer = make_sealer()
+    token, cookie = sealer.seal_milliseconds(
+        28_000_000, 1_680_000_012_500, 21_337, 1_680_000_312_500
+    )
+    assert cookie == make_cookie()
+    assert sealer.open(token, now=1_680_000_020.0) == cookie
+    admitted_token, admitted = sealer.seal_milliseconds(
+        28_000_000, 1_680_000_012_500, 21_337, 1_680_000_312_500, 1_680_000_001_000
+    )
+    assert admitted.accepted_at == 1_680_000_001.0
+    assert sealer.open(admitted_token, now=1_680_000_020.0) == admitted
+    with pytest.raises(InvalidArgument, match=r"^last_check_in is 100.0"):
+        sealer.seal_milliseconds(2, 100_000, 20_000, 430_000)
+    with pytest.raises(ArgumentTypeError, match=r"^bucket_id is str"):
+        loose_sealer().seal_milliseconds("2", 130_000, 20_000, 430_000)
+    short = loose_sealer(nonce_source=lambda size: bytes(size - 1))
+    with pytest.raises(InvalidArgument, match=r"^the nonce source returned 11 bytes"):
+        short.seal_milliseconds(2, 130_000, 20_000, 430_000)
+
+
+def test_a_nonce_source_that_raises_stop_iteration_is_named() -> None:
+    """StopIteration from a nonce_source is not mistaken for the end of a block of the
+    default source: the sealer says what is wrong."""
+
+    def exhausted(size: int) -> bytes:
+        raise StopIteration
+
+    sealer = loose_sealer(nonce_source=exhausted)
+    with pytest.raises(InvalidArgument, match="the nonce source raised StopIteration"):
+        sealer.seal(make_cookie())
+    with pytest.raises(InvalidArgument, match="the nonce source raised StopIteration"):
+        sealer.seal_milliseconds(2, 130_000, 20_000, 430_000)
+
+
+def nonce_of(token: str) -> bytes:
+    return bytes(blob_of(token)[4:16])
+
+
+@pytest.mark.usefixtures("fast_switching")
+def test_default_nonces_are_never_repeated_across_threads() -> None:
+    """Eight threads sealing 600 cookies each, across several random blocks at once, never
+    get the same nonce twice."""
+    sealer = make_sealer()
+    cookie = make_cookie()
+    tokens: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def seal() -> None:
+        start.wait()
+        mine = [sealer.seal(cookie) for _ in range(300)]
+        mine += [sealer.seal_milliseconds(2, 130_000, 20_000, 430_000)[0] for _ in range(300)]
+        with lock:
+            tokens.extend(mine)
+
+    threads = [threading.Thread(target=seal) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    nonces = [nonce_of(token) for token in tokens]
+    assert len(nonces) == 4_800
+    assert len(set(nonces)) == 4_800
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_never_reuses_its_parents_nonces() -> None:
+    """After a fork, parent and child seal with different nonces: the child drops the block
+    of random bytes it inherited."""
+    sealer = make_sealer()
+    cookie = make_cookie()
+    sealer.seal(cookie)  # a block is in use
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.write(write, b"".join(nonce_of(sealer.seal(cookie)) for _ in range(20)))
+        finally:
+            os._exit(0)
+    os.close(write)
+    received = b""
+    while chunk := os.read(read, 4096):
+        received += chunk
+    os.close(read)
+    os.waitpid(child, 0)
+    child_nonces = {received[i : i + 12] for i in range(0, len(received), 12)}
+    assert len(child_nonces) == 20
+    parent_nonces = {nonce_of(sealer.seal(cookie)) for _ in range(20)}
+    assert not child_nonces & parent_nonces

@@ -3,8 +3,11 @@
 
 * :func:`encode_token` and :func:`decode_token`: unpadded base64url (RFC 4648 section 5), the
   decoder canonical, so exactly one token decodes to each blob;
-* :func:`pack_payload` and :func:`cookie_fields`: the 21-byte payload of a version 1 token
-  (big-endian)::
+* :func:`open_token` and :func:`seal_milliseconds`: a whole cookie round trip around the
+  cipher call, one kernel call each way (decode, key lookup, decrypt, read; check, pack,
+  encrypt, encode), for the room's per-request path;
+* :func:`pack_milliseconds`, :func:`pack_payload` and :func:`cookie_fields`: the 21-byte payload
+  of a version 1 token (big-endian)::
 
     bucket_id u32 | last_check_in u40 | accepted_at u40 | expires_at u32 | refresh_interval u24
 
@@ -15,8 +18,10 @@
 Arguments arrive validated (:class:`~lbkit.waitingroom.cookies.QueueCookie` checks the ranges
 and :meth:`~lbkit.waitingroom.cookies.CookieSealer.open` the token's type and length). What
 would be unsafe or lossy is still refused here, the same way on both paths: a token that is not
-a str (TypeError), a payload field outside its width (ValueError; never truncated) and a
-payload of the wrong size (ValueError). Times come back
+a str (TypeError), a payload field outside its width (ValueError; never truncated), a payload
+of the wrong size (ValueError), and a cookie in milliseconds that the format cannot hold
+(:func:`pack_milliseconds` and :func:`seal_milliseconds` return ``None``, so that the caller
+raises the error that names the field). Times come back
 as ``whole milliseconds / 1000``: every integer involved is below 2**53, so the int true
 division here and the C ``double`` division of ``_fast/_cookiecodec.pyx`` are both the
 correctly rounded quotient, and the two paths give the same floats.
@@ -26,6 +31,9 @@ from __future__ import annotations
 
 import binascii
 import struct
+from typing import Any, TypeVar
+
+from cryptography.exceptions import InvalidTag
 
 #: Bytes in a version 1 payload.
 PAYLOAD_SIZE = 21
@@ -33,6 +41,13 @@ PAYLOAD_SIZE = 21
 BLOB_SIZE = 53
 #: Characters in a version 1 token: 53 bytes of unpadded base64url.
 TOKEN_LENGTH = 71
+#: What :func:`open_token` returns instead of fields: the token is not the canonical unpadded
+#: base64url of a 53-byte blob.
+NOT_CANONICAL = 1
+#: ... no cipher is registered for the token's 4-byte header (version, key id, room tag).
+NO_CIPHER = 2
+#: ... the cipher refused the token (InvalidTag): altered, or sealed with another key.
+NOT_AUTHENTIC = 3
 
 _BUCKET_MS = 60_000
 _QUEUED = 2**40 - 1
@@ -52,6 +67,9 @@ _CANONICAL_LAST = frozenset(_ALPHABET[::4])
 _a2b_base64 = binascii.a2b_base64
 _b2a_base64 = binascii.b2a_base64
 _unpack = _PAYLOAD.unpack
+_new_object = object.__new__
+_set_field = object.__setattr__
+_Cookie = TypeVar("_Cookie")
 
 assert _PAYLOAD.size == PAYLOAD_SIZE
 assert (BLOB_SIZE * 4 + 2) // 3 == TOKEN_LENGTH
@@ -140,3 +158,115 @@ def cookie_fields(payload: bytes) -> dict[str, object]:
         "accepted_at": None if accepted == _QUEUED else (start + accepted) / 1000,
         "_payload": payload,
     }
+
+
+def pack_milliseconds(
+    bucket_id: int,
+    last_check_in: int,
+    refresh_interval: int,
+    expires_at: int,
+    accepted_at: int | None,
+) -> bytes | None:
+    """The payload of a cookie given in whole milliseconds since the epoch (``bucket_id`` a
+    minute number, ``accepted_at`` ``None`` while queued), or ``None`` unless every value is
+    an int (not a bool) that the format holds: ``bucket_id`` in 0..2**32 - 1,
+    ``last_check_in`` from the bucket's start to 2**40 - 1 ms later, ``accepted_at`` from the
+    bucket's start to 2**40 - 2 ms later (2**40 - 1 is the queued mark), ``expires_at`` from
+    ``last_check_in`` to 2**32 - 1 ms later, ``refresh_interval`` in 1..2**24 - 1. ``None``
+    lets the caller name the fault; a value is never truncated or clamped.
+    """
+    if (
+        bucket_id.__class__ is not int
+        or last_check_in.__class__ is not int
+        or refresh_interval.__class__ is not int
+        or expires_at.__class__ is not int
+        or (accepted_at is not None and accepted_at.__class__ is not int)
+    ):
+        return None
+    if not 0 <= bucket_id <= _MAX_U32:
+        return None
+    start = bucket_id * _BUCKET_MS
+    check = last_check_in - start
+    expiry = expires_at - last_check_in
+    if not (
+        0 <= check <= _MAX_U40 and 0 <= expiry <= _MAX_U32 and 1 <= refresh_interval <= _MAX_U24
+    ):
+        return None
+    if accepted_at is None:
+        accepted = _QUEUED
+    else:
+        accepted = accepted_at - start
+        if not 0 <= accepted < _QUEUED:
+            return None
+    return _PAYLOAD.pack(
+        bucket_id,
+        check >> 32,
+        check & _M32,
+        accepted >> 32,
+        accepted & _M32,
+        expiry,
+        refresh_interval >> 16,
+        refresh_interval & 0xFFFF,
+    )
+
+
+def seal_milliseconds(
+    sealing: tuple[Any, bytes, bytes],
+    nonce: bytes,
+    cookie_type: type[_Cookie],
+    bucket_id: int,
+    last_check_in: int,
+    refresh_interval: int,
+    expires_at: int,
+    accepted_at: int | None,
+) -> tuple[str, _Cookie] | None:
+    """A new cookie, sealed: ``(token, cookie)``, where ``cookie`` is a ``cookie_type`` made
+    by :func:`new_cookie` from the payload's fields, or ``None`` when :func:`pack_milliseconds`
+    refuses the values. ``sealing`` is ``(cipher, associated data, 4-byte header)``; the
+    token is the unpadded base64url of ``header + nonce + cipher.encrypt(nonce, payload,
+    associated data)``.
+
+    Raises:
+        TypeError, ValueError: what ``cipher.encrypt`` raises (a nonce of the wrong size).
+    """
+    payload = pack_milliseconds(bucket_id, last_check_in, refresh_interval, expires_at, accepted_at)
+    if payload is None:
+        return None
+    cipher, associated, header = sealing
+    blob = header + nonce + cipher.encrypt(nonce, payload, associated)
+    return encode_token(blob), new_cookie(cookie_type, cookie_fields(payload))
+
+
+def open_token(
+    token: str, ciphers: dict[bytes, tuple[Any, bytes]], cookie_type: type[_Cookie]
+) -> _Cookie | int:
+    """The cookie a token seals, a ``cookie_type`` made by :func:`new_cookie` from the
+    payload's fields, or why not: :data:`NOT_CANONICAL`, :data:`NO_CIPHER` (``ciphers``, keyed
+    by the token's 4-byte header, has no ``(cipher, associated data)`` for it) or
+    :data:`NOT_AUTHENTIC` (the cipher raised ``InvalidTag``). Expiry is the caller's to check.
+
+    Raises:
+        TypeError: ``token`` is not a str.
+    """
+    parts = decode_token(token)
+    if parts is None:
+        return NOT_CANONICAL
+    header, nonce, sealed = parts
+    entry = ciphers.get(header)
+    if entry is None:
+        return NO_CIPHER
+    cipher, associated = entry
+    try:
+        payload = cipher.decrypt(nonce, sealed, associated)
+    except InvalidTag:
+        return NOT_AUTHENTIC
+    return new_cookie(cookie_type, cookie_fields(payload))
+
+
+def new_cookie(cookie_type: type[_Cookie], fields: dict[str, object]) -> _Cookie:
+    """An instance of ``cookie_type`` whose ``__dict__`` is ``fields``, made without calling
+    its ``__init__`` or its ``__setattr__`` (a frozen class refuses that one): what the fields
+    of a checked payload become."""
+    cookie = _new_object(cookie_type)
+    _set_field(cookie, "__dict__", fields)
+    return cookie

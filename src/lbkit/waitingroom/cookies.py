@@ -87,24 +87,29 @@ work around it, the canonical base64url of the token and the packing and unpacki
 payload, is the ``cookiecodec`` kernel (``lbkit._pure._cookiecodec``, the specification, and
 its compiled mirror): done with ``binascii``, ``bytes.translate``, ``struct``, slices and
 shifts, it took about a dozen Python-level calls per round trip, a third of its cost beside
-the few microseconds of the cipher calls; compiled, it is one call each way. The checks and
-the cookie stay here, once, on both paths. ``benchmarks/test_waitingroom_cookies.py`` times a
-round trip beside the bare cipher calls and Fernet.
+the few microseconds of the cipher calls. Compiled, :meth:`CookieSealer.open` is one kernel
+call (decode, find the key by the header, decrypt, read the fields into a cookie), and so is
+:meth:`CookieSealer.seal_milliseconds`, what a waiting room seals with (check the ranges,
+pack, encrypt, encode). The checks and the error messages stay here, once, on both paths.
+Nonces come 341 at a time from one ``os.urandom`` call (see ``nonce_source``).
+``benchmarks/test_waitingroom_cookies.py`` times a round trip beside the bare cipher calls and
+Fernet.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import itertools
 import math
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, NoReturn
 
 import attrs
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
 from lbkit import _kernels
@@ -370,7 +375,6 @@ def _milliseconds(value: object, name: str, low: int, high: int, low_note: str) 
     return milliseconds
 
 
-_new_object = object.__new__
 _set_field = object.__setattr__
 
 
@@ -397,38 +401,12 @@ def cookie_from_milliseconds(
     ...     bucket_id=2, last_check_in=130.0, refresh_interval=20.0, expires_at=430.0)
     True
     """
-    start = bucket_id * _BUCKET_MS if bucket_id.__class__ is int else 0
-    if (
-        bucket_id.__class__ is int
-        and last_check_in.__class__ is int
-        and refresh_interval.__class__ is int
-        and expires_at.__class__ is int
-        and 0 <= bucket_id <= _MAX_BUCKET_ID
-        and start <= last_check_in <= start + _MAX_OFFSET
-        and last_check_in <= expires_at <= last_check_in + _MAX_EXPIRY_DELAY
-        and 1 <= refresh_interval <= _MAX_REFRESH
-        and (
-            accepted_at is None
-            or (accepted_at.__class__ is int and start <= accepted_at <= start + _MAX_OFFSET)
-        )
-    ):
-        accepted = _QUEUED if accepted_at is None else accepted_at - start
-        codec = _kernels.cookiecodec
-        cookie = _new_object(QueueCookie)
-        _set_field(
-            cookie,
-            "__dict__",
-            codec.cookie_fields(
-                codec.pack_payload(
-                    bucket_id,
-                    last_check_in - start,
-                    accepted,
-                    expires_at - last_check_in,
-                    refresh_interval,
-                )
-            ),
-        )
-        return cookie
+    codec = _kernels.cookiecodec
+    payload = codec.pack_milliseconds(
+        bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
+    )
+    if payload is not None:
+        return codec.new_cookie(QueueCookie, codec.cookie_fields(payload))
     # Out of range or of the wrong type: the constructor names the fault.
     for name, value in (
         ("bucket_id", bucket_id),
@@ -712,7 +690,9 @@ class CookieSealer:
         room_id: the room's id (``WaitingRoomConfig.room_id``): a non-empty str of at most
             255 UTF-8 bytes.
         cookie_name: the cookie's name without a ``__Host-`` prefix (``CookieSettings.name``).
-        nonce_source: called with 12, returns 12 bytes; ``os.urandom`` by default. Pass a
+        nonce_source: called with 12, returns 12 bytes; by default, bytes of ``os.urandom``
+            drawn a block at a time (one system call per 341 nonces; a forked child never
+            reuses its parent's block). Pass a
             fixed source only for test vectors.
 
     Raises:
@@ -730,7 +710,7 @@ class CookieSealer:
         "_by_header",
         "_cookie_name",
         "_keyring",
-        "_nonce_source",
+        "_nonces",
         "_room_id",
         "_room_tag",
         "_seal_with",
@@ -766,12 +746,15 @@ class CookieSealer:
             raise ConfigError(
                 f"cookie_name is {cookie_name!r}; a cookie name must be an HTTP token"
             )
+        nonces: list[Iterator[bytes]]
         if nonce_source is None:
-            nonce_source = os.urandom
+            nonces = _RANDOM_NONCES
         elif not callable(nonce_source):
             raise ArgumentTypeError(
                 f"nonce_source is {type(nonce_source).__name__}; it must be callable"
             )
+        else:
+            nonces = [map(nonce_source, itertools.repeat(_NONCE_SIZE))]
         binding = bytes([len(room)]) + room + cookie_name.encode("ascii")
         room_tag = hashlib.blake2b(binding, digest_size=2, person=_ROOM_PERSON).digest()
         # Keyed by the whole 4-byte header: one slice and one dict lookup check the version,
@@ -785,7 +768,7 @@ class CookieSealer:
         self._room_id = room_id
         self._cookie_name = cookie_name
         self._room_tag = room_tag
-        self._nonce_source = nonce_source
+        self._nonces = nonces
         self._by_header = by_header
         self._seal_with = (*by_header[primary_header], primary_header)
 
@@ -882,21 +865,70 @@ class CookieSealer:
         """
         if cookie.__class__ is not QueueCookie and not isinstance(cookie, QueueCookie):
             raise ArgumentTypeError(f"cookie is {type(cookie).__name__}; it must be a QueueCookie")
-        nonce = self._nonce_source(_NONCE_SIZE)
+        nonces = self._nonces[0]
+        try:
+            nonce = next(nonces)
+        except StopIteration:
+            nonce = _next_block(self._nonces, nonces)
         cipher, associated, header = self._seal_with
         try:
             # AES-GCM-SIV refuses a nonce that is not 12 bytes.
             blob = header + nonce + cipher.encrypt(nonce, cookie.__dict__["_payload"], associated)
         except (TypeError, ValueError):
-            returned = (
-                f"{len(nonce)} bytes"
-                if isinstance(nonce, (bytes, bytearray, memoryview))
-                else type(nonce).__name__
-            )
-            raise InvalidArgument(
-                f"the nonce source returned {returned}; it must return 12 bytes"
-            ) from None
+            raise _bad_nonce(nonce) from None
         return _kernels.cookiecodec.encode_token(blob)
+
+    def seal_milliseconds(
+        self,
+        bucket_id: int,
+        last_check_in: int,
+        refresh_interval: int,
+        expires_at: int,
+        accepted_at: int | None = None,
+    ) -> tuple[str, QueueCookie]:
+        """A new cookie from times in whole milliseconds, and its token, in one step:
+        ``(token, cookie)``, where ``cookie`` is
+        ``cookie_from_milliseconds(bucket_id, last_check_in, ...)`` and ``token`` is what
+        :meth:`seal` gives for it. This is what a waiting room does on most requests; one
+        kernel call checks, packs, encrypts and encodes.
+
+        Raises:
+            InvalidArgument: a value out of range (as :func:`cookie_from_milliseconds`), or a
+                nonce source that returned something other than 12 bytes.
+            ArgumentTypeError: a value that is not an int (or ``None`` for ``accepted_at``).
+
+        Runtime complexity: O(1).
+
+        >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="c")
+        >>> token, cookie = sealer.seal_milliseconds(0, 1_000, 20_000, 301_000)
+        >>> sealer.open(token, now=2.0) == cookie, cookie.expires_at, cookie.state
+        (True, 301.0, 'queued')
+        """
+        nonces = self._nonces[0]
+        try:
+            nonce = next(nonces)
+        except StopIteration:
+            nonce = _next_block(self._nonces, nonces)
+        try:
+            sealed = _kernels.cookiecodec.seal_milliseconds(
+                self._seal_with,
+                nonce,
+                QueueCookie,
+                bucket_id,
+                last_check_in,
+                refresh_interval,
+                expires_at,
+                accepted_at,
+            )
+        except (TypeError, ValueError):
+            raise _bad_nonce(nonce) from None
+        if sealed is None:
+            # Not a cookie the format holds: the builder raises the error that names the field.
+            cookie = cookie_from_milliseconds(
+                bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
+            )
+            return self.seal(cookie), cookie
+        return sealed
 
     def open(self, token: str, *, now: float) -> QueueCookie:
         """The cookie a token holds, if this sealer sealed it (with any key of its keyring)
@@ -933,36 +965,21 @@ class CookieSealer:
             raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str")
         if len(token) != TOKEN_LENGTH:
             self._refuse_length(token)
-        codec = _kernels.cookiecodec
-        parts = codec.decode_token(token)
-        if parts is None:
-            raise InvalidCookie("the cookie is not canonical unpadded base64url", "malformed")
-        header, nonce, sealed = parts
-        try:
-            cipher, associated = self._by_header[header]
-        except KeyError:
-            self._refuse_header(header)
-        try:
-            payload = cipher.decrypt(nonce, sealed, associated)
-        except InvalidTag:
-            raise InvalidCookie(
-                f"the cookie does not authenticate under key id {header[1]}: it was altered, "
-                "or sealed with another key under the same id",
-                "tampered",
-            ) from None
+        # One kernel call decodes, finds the key by the header, decrypts and reads the fields.
+        cookie = _kernels.cookiecodec.open_token(token, self._by_header, QueueCookie)
+        if isinstance(cookie, int):
+            self._refuse(token, cookie)
         # The payload's fields as the constructor would hold them: every value the format
         # holds is one the constructor accepts (a refresh interval of 0 aside, refused below),
-        # and whole milliseconds / 1000 is what it rounds to, so its checks are skipped.
-        fields = codec.cookie_fields(payload)
-        expires_at = fields["expires_at"]
-        if now >= expires_at:  # type: ignore[operator]
-            raise InvalidCookie(f"the cookie expired at {expires_at!r}; now is {now!r}", "expired")
-        if not fields["refresh_interval"]:
+        # and whole milliseconds / 1000 is what it rounds to, so the kernel skips its checks.
+        if now >= cookie.expires_at:
+            raise InvalidCookie(
+                f"the cookie expired at {cookie.expires_at!r}; now is {now!r}", "expired"
+            )
+        if not cookie.refresh_interval:
             # Only a sealer other than this module's could have written it: refuse it rather
             # than return a cookie the constructor would not build.
             raise InvalidCookie("the cookie's refresh interval is 0", "malformed")
-        cookie = _new_object(QueueCookie)
-        _set_field(cookie, "__dict__", fields)
         return cookie
 
     def inspect(self, token: str) -> QueueCookie:
@@ -996,8 +1013,20 @@ class CookieSealer:
             "malformed",
         )
 
-    def _refuse_header(self, header: bytes) -> NoReturn:
-        """Why no key opens a token with this header: in the order version, room, key id."""
+    def _refuse(self, token: str, why: int) -> NoReturn:
+        """The error for a token of the right length that ``open_token`` could not open."""
+        codec = _kernels.cookiecodec
+        parts = codec.decode_token(token)
+        if why == codec.NOT_CANONICAL or parts is None:
+            raise InvalidCookie("the cookie is not canonical unpadded base64url", "malformed")
+        header = parts[0]
+        if why == codec.NOT_AUTHENTIC:
+            raise InvalidCookie(
+                f"the cookie does not authenticate under key id {header[1]}: it was altered, "
+                "or sealed with another key under the same id",
+                "tampered",
+            )
+        # No key for the header: say why, in the order version, room, key id.
         if header[0] != FORMAT_VERSION:
             raise InvalidCookie(
                 f"the cookie has format version {header[0]}; this lbkit reads version "
@@ -1021,6 +1050,69 @@ class CookieSealer:
             f"CookieSealer(room_id={self._room_id!r}, cookie_name={self._cookie_name!r}, "
             f"key_ids={self._keyring.key_ids!r}, primary={self._keyring.primary})"
         )
+
+
+# --- nonces ---------------------------------------------------------------------------------
+#
+# A sealer takes its nonces with next() on an iterator held in a one-element list, a C call
+# instead of a Python-level one (which costs about as much as the os.urandom(12) it replaces,
+# on Linux): for a nonce_source, map(nonce_source, repeat(12)), which never ends; by default,
+# the module's stream: 12-byte slices of one os.urandom block of 4,092 bytes, one system call
+# per 341 nonces. When a block is used up, next() raises StopIteration and the sealer calls
+# _next_block, which puts a new block in the list under a lock (once, however many threads
+# found the old one used up).
+#
+# Each slice is handed out once: next() on a block runs no Python code between taking a slice
+# and moving past it, so, under the GIL, threads never share one. A forked child replaces the
+# block it inherited (os.register_at_fork), so a parent and its child never seal with the same
+# nonce. Were a nonce ever repeated anyway, AES-GCM-SIV would only reveal that two cookies held
+# identical contents (RFC 8452, section 9).
+
+_NONCES_PER_BLOCK: Final = 341
+_NONCE_SLICES: Final = tuple(
+    slice(start, start + _NONCE_SIZE)
+    for start in range(0, _NONCE_SIZE * _NONCES_PER_BLOCK, _NONCE_SIZE)
+)
+
+
+def _nonce_block() -> Iterator[bytes]:
+    return map(os.urandom(_NONCE_SIZE * _NONCES_PER_BLOCK).__getitem__, _NONCE_SLICES)
+
+
+_RANDOM_NONCES: Final = [_nonce_block()]
+_NONCE_LOCK: Final = threading.Lock()
+
+
+def _next_block(holder: list[Iterator[bytes]], used_up: Iterator[bytes]) -> bytes:
+    """The next nonce after ``used_up``, ``holder``'s iterator, raised StopIteration."""
+    if holder is not _RANDOM_NONCES:  # a nonce_source, which map() never exhausts, raised it
+        raise InvalidArgument("the nonce source raised StopIteration; it must return 12 bytes")
+    while True:
+        with _NONCE_LOCK:
+            if holder[0] is used_up:  # no other thread replaced it meanwhile
+                holder[0] = _nonce_block()
+            block = holder[0]
+        try:
+            return next(block)
+        except StopIteration:  # other threads used the new block up already
+            used_up = block
+
+
+def _forget_nonce_block() -> None:
+    _RANDOM_NONCES[0] = _nonce_block()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_nonce_block)
+
+
+def _bad_nonce(nonce: object) -> InvalidArgument:
+    returned = (
+        f"{len(nonce)} bytes"
+        if isinstance(nonce, (bytes, bytearray, memoryview))
+        else type(nonce).__name__
+    )
+    return InvalidArgument(f"the nonce source returned {returned}; it must return 12 bytes")
 
 
 def _check_now(now: object) -> None:
