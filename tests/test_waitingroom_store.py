@@ -5,6 +5,7 @@ rejected ticket."""
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -22,6 +23,18 @@ from lbkit.waitingroom.store import (
     SlotStore,
     check_admission,
 )
+
+
+@pytest.fixture(autouse=True)
+def _both_paths(impl: Any) -> Any:
+    """Every test of this module once per kernel flavour: a MemoryStore keeps its counts in the
+    ``slotcounts`` kernel it finds in ``lbkit._kernels`` when it is made."""
+    return impl
+
+
+def counters(store: MemoryStore) -> dict[str, dict[Any, Any]]:
+    """Copies of the store's counters, from its kernel."""
+    return store._counts.counters()
 
 
 def ticket(now: float = 600.0, **fields: Any) -> Admission:
@@ -98,7 +111,7 @@ def test_shares_first_with_room_then_anywhere() -> None:
     shares = (("ams", 1), (ANYWHERE, 1))
     outcomes = [store.try_admit(ticket(group=3, cap=10, shares=shares)) for _ in range(3)]
     assert outcomes == [True, True, False]
-    assert store._shares == {(10, 3, "ams"): 1, (10, 3, ANYWHERE): 1}
+    assert counters(store)["shares"] == {(10, 3, "ams"): 1, (10, 3, ANYWHERE): 1}
     # Another location's share is its own counter; the pool is shared.
     assert store.try_admit(ticket(group=3, cap=10, shares=(("fra", 1), (ANYWHERE, 1))))
     assert not store.try_admit(ticket(group=3, cap=10, shares=(("fra", 1), (ANYWHERE, 1))))
@@ -159,14 +172,14 @@ def test_places_lapse_at_their_second_and_empty_buckets_go() -> None:
     snapshot = store.snapshot(now=900.0)
     assert snapshot.state.buckets == (BucketCounts(10, expiring={950: 1}),)
     assert store.snapshot(now=950.0).state.buckets == ()
-    assert store._places == {}
+    assert counters(store)["places"] == {}
 
 
 def test_requeue_at_a_lapsed_second_is_not_counted() -> None:
     """A place that would lapse at or before now is not counted."""
     store = MemoryStore()
     store.try_admit(ticket(cap=0, requeue=(10, 600)))
-    assert store._places == {}
+    assert counters(store)["places"] == {}
 
 
 # --- renew ------------------------------------------------------------------------------------
@@ -225,10 +238,10 @@ def test_old_minutes_are_dropped() -> None:
     store = MemoryStore()
     store.try_admit(ticket(60.0, group=1, cap=5, shares=(("a", 5),), location="a"))
     store.snapshot(now=(2 + HISTORY_MINUTES) * 60.0)
-    assert store._by_group == {}
-    assert store._totals == {}
-    assert store._shares == {}
-    assert store._traffic == {}
+    assert counters(store)["by_group"] == {}
+    assert counters(store)["totals"] == {}
+    assert counters(store)["shares"] == {}
+    assert counters(store)["traffic"] == {}
 
 
 def test_snapshot_rejects_bad_now() -> None:
@@ -484,8 +497,8 @@ def test_bad_tickets_are_rejected(fields: dict[str, Any], error: type, message: 
     store = MemoryStore()
     with pytest.raises(error, match=message):
         store.try_admit(ticket()._replace(**fields))
-    assert store._totals == {}
-    assert store._places == {}
+    assert counters(store)["totals"] == {}
+    assert counters(store)["places"] == {}
 
 
 def test_a_ticket_must_be_an_admission() -> None:
@@ -499,3 +512,172 @@ def test_well_formed_tickets_pass_unchanged() -> None:
     good = ticket(shares=(("a", 1), (ANYWHERE, 0)), location="a", queued=(1, 2), requeue=(1, 3))
     assert check_admission(good) is good
     assert check_admission(ticket(600)) == ticket(600)
+
+
+# --- the slotcounts kernel, both paths in lockstep, and tickets that are valid but not plain --
+
+
+class IntLike(int):
+    """An int subclass: valid in a ticket, but not plain."""
+
+
+class Name(str):
+    """A str subclass: valid as a location or share name, but not plain."""
+
+
+def unplain(value: Any, how: int) -> Any:
+    """``value`` in a form the kernel does not count as plain (how > 0), or as it is."""
+    if how == 0 or value is None:
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if how == 1 else float("nan")
+    if isinstance(value, int):
+        return IntLike(value)
+    if isinstance(value, str):
+        return Name(value)
+    return value
+
+
+kernel_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["admit", "admit", "renew", "snapshot"]),
+        st.integers(0, 40),  # seconds since the last step
+        st.integers(0, 3),  # group (3 means None)
+        limits,
+        limits,
+        st.integers(0, 90),  # session or place lifetime
+        st.lists(st.tuples(st.sampled_from(["a", "b", ANYWHERE]), st.integers(0, 2)), max_size=2),
+        st.booleans(),  # hold a place
+        st.sampled_from(["a", "b", None]),  # location
+        st.integers(0, 2),  # make one field not plain: 0 no, 1 a subclass, 2 NaN now
+        st.integers(0, 10),  # which field
+    ),
+    max_size=50,
+)
+
+
+@given(kernel_steps)
+def test_slotcounts_paths_count_alike(
+    fast_kernels: dict[str, Any], pure_kernels: dict[str, Any], program: list[tuple[Any, ...]]
+) -> None:
+    """The compiled SlotCounts gives the reference's outcome for every admission and renewal
+    (NOT_PLAIN for the same tickets, which then change nothing), the same snapshots and the
+    same counters, and keeps its invariants."""
+    fast = fast_kernels["slotcounts"].SlotCounts(HISTORY_MINUTES)
+    pure = pure_kernels["slotcounts"].SlotCounts(HISTORY_MINUTES)
+    now = 600.0
+    for kind, advance, group_pick, cap, limit, span, shares, hold, location, how, which in program:
+        now += advance + 0.25
+        minute = int(now // 60)
+        group = None if group_pick == 3 else group_pick
+        if kind == "admit":
+            fields: list[Any] = [
+                minute,
+                group,
+                cap,
+                limit,
+                limit,
+                int(now) + span,
+                now,
+                tuple(shares),
+                location,
+                (group or 0, int(now) + span) if hold else None,
+                (minute, int(now) + span),
+            ]
+            fields[which] = unplain(fields[which], how)
+            t = tuple(fields)
+            assert fast.admit(t) == pure.admit(t)
+        elif kind == "renew":
+            arguments: list[Any] = [int(now) + 1, int(now) + span, now]
+            if which < 3:
+                arguments[which] = unplain(arguments[which], how)
+            assert fast.renew(*arguments) == pure.renew(*arguments)
+        else:
+            assert fast.snapshot(now) == pure.snapshot(now)
+        assert fast.counters() == pure.counters()
+        assert fast.sizes() == pure.sizes()
+        fast.check()
+        pure.check()
+
+
+def test_slotcounts_refuses_what_is_not_plain_without_counting(impl: Any) -> None:
+    """NOT_PLAIN for a ticket or renewal the kernel does not take as it is (the store then
+    validates and converts it); nothing is counted."""
+    counts = impl.slotcounts.SlotCounts(HISTORY_MINUTES)
+    good: Any = ticket(location="a", requeue=(10, 900))
+    changes: list[tuple[str, Any]] = [
+        ("minute", IntLike(10)),
+        ("minute", 11),  # not the minute of now
+        ("group", IntLike(1)),
+        ("cap", -1),
+        ("session_expires", 900.0),
+        ("now", 600),
+        ("now", float("inf")),
+        ("shares", [("a", 1)]),
+        ("shares", (("", 1),)),
+        ("location", Name("a")),
+        ("location", ""),
+        ("queued", (1, 2.0)),
+        ("requeue", [10, 900]),
+    ]
+    for field, value in changes:
+        assert counts.admit(tuple(good._replace(**{field: value}))) == impl.slotcounts.NOT_PLAIN
+    assert counts.renew(IntLike(1), 900, 600.0) == impl.slotcounts.NOT_PLAIN
+    assert counts.renew(1, 900, 600) == impl.slotcounts.NOT_PLAIN
+    assert counts.sizes() == (0, 0, 0)
+    assert counts.counters() == {
+        name: {} for name in ("by_group", "totals", "shares", "traffic", "places", "sessions")
+    }
+
+
+def test_valid_tickets_that_are_not_plain_count_like_plain_ones() -> None:
+    """A ticket with an int now, int and str subclasses, counts exactly as its plain twin."""
+    plain, other = MemoryStore(), MemoryStore()
+    first = ticket(group=1, cap=5, shares=(("ams", 2),), location="ams", requeue=(10, 900))
+    twin = first._replace(
+        minute=IntLike(10),
+        group=IntLike(1),
+        cap=IntLike(5),
+        now=600,
+        shares=((Name("ams"), IntLike(2)),),
+        location=Name("ams"),
+        requeue=(IntLike(10), IntLike(900)),
+    )
+    for _ in range(3):
+        assert plain.try_admit(first) == other.try_admit(twin)
+    plain.renew(900, 960, now=601.0)
+    other.renew(IntLike(900), IntLike(960), now=601)
+    assert counters(plain) == counters(other)
+    assert plain.snapshot(now=610.0) == other.snapshot(now=610)
+    assert all(type(key) is int for key in counters(other)["sessions"])
+    other._check()
+
+
+def test_now_past_the_largest_float_is_refused_clearly() -> None:
+    """An int now too large for a float is InvalidArgument, not an OverflowError, for every
+    call; a finite float however large is a time."""
+    store = MemoryStore()
+    with pytest.raises(InvalidArgument, match=r"^now is 1000.*; it must be finite$"):
+        store.renew(1, 2, now=10**400)
+    with pytest.raises(InvalidArgument, match=r"^now is 1000.*; it must be finite$"):
+        store.snapshot(now=10**400)
+    with pytest.raises(InvalidArgument, match=r"^now is 1000.*; it must be finite$"):
+        store.try_admit(ticket()._replace(now=10**400))
+    huge = 2.0**1023 * 1.5
+    store.renew(1, 2, now=huge)  # lapsed at once: nothing counted
+    assert store.snapshot(now=huge).state.active_users == 0
+
+
+@given(now=st.floats(-1e12, 1e12))
+def test_the_minute_of_now_is_floor_of_now_over_60(now: float) -> None:
+    """check_admission and the kernel agree on a ticket's minute, floor(now / 60): that one is
+    counted, a neighbour is refused with the error that names both."""
+    minute = math.floor(now / 60)
+    good = ticket()._replace(minute=minute, now=now, session_expires=math.floor(now) + 300)
+    assert check_admission(good) is good
+    assert MemoryStore().try_admit(good)
+    for wrong in (minute - 1, minute + 1):
+        with pytest.raises(InvalidArgument, match=f"^minute is {wrong} but now"):
+            MemoryStore().try_admit(good._replace(minute=wrong))

@@ -35,6 +35,7 @@ __all__ = [
     "health",
     "load",
     "maglev",
+    "slotcounts",
     "steering",
     "subsetting",
     "waitingroom",
@@ -51,6 +52,7 @@ KERNELS: tuple[str, ...] = (
     "steering",
     "waitingroom",
     "cookiecodec",
+    "slotcounts",
 )
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
     from lbkit._pure import _hashing as hashing
     from lbkit._pure import _health as health
     from lbkit._pure import _maglev as maglev
+    from lbkit._pure import _slotcounts as slotcounts
     from lbkit._pure import _steering as steering
     from lbkit._pure import _subsetting as subsetting
     from lbkit._pure import _waitingroom as waitingroom
@@ -119,6 +122,7 @@ else:
     hashing = _chosen["hashing"]
     health = _chosen["health"]
     maglev = _chosen["maglev"]
+    slotcounts = _chosen["slotcounts"]
     steering = _chosen["steering"]
     subsetting = _chosen["subsetting"]
     waitingroom = _chosen["waitingroom"]

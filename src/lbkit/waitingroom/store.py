@@ -45,7 +45,6 @@ active users past ``active_limit``.
 
 from __future__ import annotations
 
-import heapq
 import math
 import threading
 from collections.abc import Mapping
@@ -54,6 +53,7 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
+from lbkit import _kernels
 from lbkit.errors import ArgumentTypeError, InvalidArgument
 from lbkit.waitingroom.allocator import MINUTE, BucketCounts, MinuteState
 
@@ -211,7 +211,7 @@ def check_admission(ticket: object) -> Admission:
         and session_expires.__class__ is int
         and now.__class__ is float
         and -_LARGEST < now < _LARGEST
-        and (now // MINUTE) == minute
+        and math.floor(now / MINUTE) == minute
         and (shares == () or _plain_shares(shares))
         and (location is None or (location.__class__ is str and location != ""))
         and (queued is None or _plain_place(queued))
@@ -260,6 +260,12 @@ class MemoryStore:
     One lock makes every method atomic. Counts of old minutes (older than
     :data:`HISTORY_MINUTES` before the newest minute seen) are dropped as minutes pass, and
     lapsed places and sessions as time passes, so memory stays bounded by the room's users.
+    The counters are kept by the ``slotcounts`` kernel (``lbkit._pure._slotcounts`` is the
+    specification): compiled, an admission attempt or a renewal is one C call under the lock,
+    where in Python it was about a third of a room's decision on a queued check-in. The
+    validation and the errors stay here: the kernel counts only plain tickets (exact ints,
+    floats, strs and tuples, what a room sends) and hands any other back untouched, to be
+    checked with :func:`check_admission` and converted.
 
     Runtime complexity: :meth:`try_admit` and :meth:`renew` O(len(shares) + log s) for s
     distinct session seconds; :meth:`snapshot` O(b + p) for b buckets and p place seconds.
@@ -272,19 +278,9 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # minute -> {group: admitted}; minute -> total admitted; (minute, group, share) -> n
-        self._by_group: dict[int, dict[int | None, int]] = {}
-        self._totals: dict[int, int] = {}
-        self._shares: dict[tuple[int, int | None, str], int] = {}
-        # minute -> {location: users seen}
-        self._traffic: dict[int, dict[str, int]] = {}
-        # bucket -> {expiry second: places}
-        self._places: dict[int, dict[int, int]] = {}
-        # expiry second -> sessions; their sum; the seconds as a heap, for sweeping in order
-        self._sessions: dict[int, int] = {}
-        self._active = 0
-        self._session_seconds: list[int] = []
-        self._newest_minute: int | None = None
+        # Every counter lives in the slotcounts kernel (lbkit._pure._slotcounts is the
+        # specification); this class adds the lock, the validation and the public types.
+        self._counts = _kernels.slotcounts.SlotCounts(HISTORY_MINUTES)
 
     # --- the protocol -------------------------------------------------------------------
 
@@ -301,35 +297,17 @@ class MemoryStore:
         2
         """
         moment = _now(now)
-        minute = math.floor(moment / MINUTE)
         with self._lock:
-            self._advance(minute, moment)
-            groups = self._by_group.get(minute, {})
-            buckets = []
-            for bucket in sorted(self._places):
-                places = self._places[bucket]
-                live = {second: count for second, count in places.items() if second > moment}
-                if live:
-                    buckets.append(BucketCounts(bucket, expiring=live))
-                    if len(live) != len(places):
-                        self._places[bucket] = live
-                else:
-                    del self._places[bucket]
-            state = MinuteState(
-                minute,
-                active_users=self._active,
-                admitted_new=groups.get(None, 0),
-                admitted_by_bucket={
-                    group: count for group, count in groups.items() if group is not None
-                },
-                buckets=buckets,
-            )
-            traffic = dict(self._traffic.get(minute - 1, {}))
-            history = {
-                past: self._totals[past]
-                for past in sorted(self._totals)
-                if minute - HISTORY_MINUTES <= past < minute
-            }
+            minute, active, groups, buckets, traffic, history = self._counts.snapshot(moment)
+        state = MinuteState(
+            minute,
+            active_users=active,
+            admitted_new=groups.get(None, 0),
+            admitted_by_bucket={
+                group: count for group, count in groups.items() if group is not None
+            },
+            buckets=[BucketCounts(bucket, expiring=live) for bucket, live in buckets],
+        )
         return StoreSnapshot(
             state=state,
             traffic=MappingProxyType(traffic),
@@ -352,48 +330,18 @@ class MemoryStore:
         >>> dict(store.snapshot(now=2.0).state.buckets[0].expiring)
         {301: 1}
         """
-        check_admission(ticket)
-        minute = ticket.minute
-        group = ticket.group
+        if ticket.__class__ is not Admission:
+            check_admission(ticket)  # raises
+        # The kernel checks that the ticket is plain (a room's always is) before it counts
+        # anything; any other ticket is validated here, then made plain.
         with self._lock:
-            self._advance(minute, ticket.now)
-            if ticket.location is not None:
-                seen = self._traffic.setdefault(minute, {})
-                seen[ticket.location] = seen.get(ticket.location, 0) + 1
-            groups = self._by_group.get(minute)
-            admitted = groups.get(group, 0) if groups is not None else 0
-            share_key: tuple[int, int | None, str] | None = None
-            allowed = (
-                (ticket.cap is None or admitted < ticket.cap)
-                and (
-                    ticket.minute_limit is None or self._totals.get(minute, 0) < ticket.minute_limit
-                )
-                and (ticket.active_limit is None or self._active < ticket.active_limit)
-            )
-            if allowed and ticket.shares:
-                for name, budget in ticket.shares:
-                    key = (minute, group, name)
-                    if self._shares.get(key, 0) < budget:
-                        share_key = key
-                        break
-                else:
-                    allowed = False
-            if not allowed:
-                if ticket.requeue is not None:
-                    if ticket.queued is not None:
-                        self._unplace(ticket.queued)
-                    self._place(ticket.requeue, ticket.now)
-                return False
-            if groups is None:
-                groups = self._by_group[minute] = {}
-            groups[group] = admitted + 1
-            self._totals[minute] = self._totals.get(minute, 0) + 1
-            if share_key is not None:
-                self._shares[share_key] = self._shares.get(share_key, 0) + 1
-            if ticket.queued is not None:
-                self._unplace(ticket.queued)
-            self._add_session(ticket.session_expires, ticket.now)
-            return True
+            outcome = self._counts.admit(ticket)
+        if outcome == _NOT_PLAIN:
+            plain = _plain_ticket(check_admission(ticket))
+            with self._lock:
+                outcome = self._counts.admit(plain)
+            assert outcome != _NOT_PLAIN, plain
+        return outcome == _ADMITTED
 
     def renew(self, previous: int, expires: int, *, now: float) -> None:
         """Move one session from second ``previous`` to ``expires`` (see
@@ -410,94 +358,60 @@ class MemoryStore:
         >>> store.snapshot(now=420.0).state.active_users
         1
         """
-        _int(previous, "previous")
-        _int(expires, "expires")
-        moment = _now(now)
         with self._lock:
-            self._sweep_sessions(moment)
-            count = self._sessions.get(previous, 0)
-            # A lapsed second was swept already: there is nothing to move from.
-            if count > 0 and previous > moment:
-                if count == 1:
-                    del self._sessions[previous]
-                else:
-                    self._sessions[previous] = count - 1
-                self._active -= 1
-            self._add_session(expires, moment)
-
-    # --- helpers, called with the lock held ---------------------------------------------
-
-    def _advance(self, minute: int, moment: float) -> None:
-        """Drop minutes too old to matter, once per new minute, and lapsed sessions."""
-        newest = self._newest_minute
-        if newest is None or minute > newest:
-            self._newest_minute = minute
-            oldest = minute - HISTORY_MINUTES
-            for counts in (self._by_group, self._totals, self._traffic):
-                for old in [past for past in counts if past < oldest]:
-                    del counts[old]
-            for key in [key for key in self._shares if key[0] < oldest]:
-                del self._shares[key]
-        self._sweep_sessions(moment)
-
-    def _sweep_sessions(self, moment: float) -> None:
-        seconds = self._session_seconds
-        while seconds and seconds[0] <= moment:
-            second = heapq.heappop(seconds)
-            self._active -= self._sessions.pop(second, 0)
-
-    def _add_session(self, expires: int, moment: float) -> None:
-        if expires <= moment:
-            return  # lapsed before it began: nothing to count
-        count = self._sessions.get(expires, 0)
-        if count == 0:
-            heapq.heappush(self._session_seconds, expires)
-        self._sessions[expires] = count + 1
-        self._active += 1
-
-    def _place(self, place: tuple[int, int], moment: float) -> None:
-        bucket, second = place
-        if second <= moment:
-            return
-        places = self._places.get(bucket)
-        if places is None:
-            places = self._places[bucket] = {}
-        places[second] = places.get(second, 0) + 1
-
-    def _unplace(self, place: tuple[int, int]) -> None:
-        bucket, second = place
-        places = self._places.get(bucket)
-        if places is not None:
-            count = places.get(second, 0)
-            if count > 1:
-                places[second] = count - 1
-            elif count == 1:
-                del places[second]
+            outcome = self._counts.renew(previous, expires, now)
+        if outcome == _NOT_PLAIN:
+            plain = (int(_int(previous, "previous")), int(_int(expires, "expires")), _now(now))
+            with self._lock:
+                outcome = self._counts.renew(*plain)
+            assert outcome != _NOT_PLAIN, plain
 
     def _check(self) -> None:
         """Assert every invariant of the counts (for tests between random steps)."""
         with self._lock:
-            assert self._active == sum(self._sessions.values())
-            assert all(count > 0 for count in self._sessions.values())
-            assert set(self._sessions) <= set(self._session_seconds)
-            for minute, groups in self._by_group.items():
-                assert sum(groups.values()) == self._totals.get(minute, 0)
-            for places in self._places.values():
-                assert all(count > 0 for count in places.values())
-            for (minute, group, _), count in self._shares.items():
-                assert count <= self._by_group.get(minute, {}).get(group, 0)
+            self._counts.check()
 
     def __repr__(self) -> str:
         with self._lock:
-            return (
-                f"MemoryStore(active_users={self._active}, buckets={len(self._places)}, "
-                f"minutes={len(self._totals)})"
-            )
+            active, buckets, minutes = self._counts.sizes()
+        return f"MemoryStore(active_users={active}, buckets={buckets}, minutes={minutes})"
 
 
 # --- validation ------------------------------------------------------------------------------
 
 _LARGEST: Final = 2.0**1023
+# The slotcounts kernel's outcomes (equal on both paths: a parity test compares constants).
+_ADMITTED: Final = _kernels.slotcounts.ADMITTED
+_NOT_PLAIN: Final = _kernels.slotcounts.NOT_PLAIN
+_new_tuple = tuple.__new__
+
+
+def _plain_ticket(ticket: Admission) -> Admission:
+    """A checked ticket with every field of its exact plain type (int subclasses as ints, an
+    int ``now`` as a float, str subclasses as str): what the slotcounts kernel counts."""
+
+    def place(value: tuple[int, int] | None) -> tuple[int, int] | None:
+        return None if value is None else (int(value[0]), int(value[1]))
+
+    def limit(value: int | None) -> int | None:
+        return None if value is None else int(value)
+
+    return _new_tuple(
+        Admission,
+        (
+            int(ticket.minute),
+            limit(ticket.group),
+            limit(ticket.cap),
+            limit(ticket.minute_limit),
+            limit(ticket.active_limit),
+            int(ticket.session_expires),
+            _now(ticket.now),
+            tuple((str(name), int(budget)) for name, budget in ticket.shares),
+            None if ticket.location is None else str(ticket.location),
+            place(ticket.queued),
+            place(ticket.requeue),
+        ),
+    )
 
 
 def _plain_shares(shares: object) -> bool:
@@ -537,7 +451,10 @@ def _now(value: object) -> float:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"now is {type(value).__name__}; it must be a number")
-    moment = float(value)
+    try:
+        moment = float(value)
+    except OverflowError:  # an int past the largest float
+        moment = math.inf
     if not math.isfinite(moment):
         raise InvalidArgument(f"now is {value!r}; it must be finite")
     return moment
