@@ -664,14 +664,18 @@ def _iso_utc(now: float) -> str:
     # What (epoch + timedelta(seconds=now)).isoformat(timespec="milliseconds") gives, with "Z"
     # for "+00:00" (tests compare the two): the same on every platform (no OSError for far
     # dates on Windows, no local time zone). A room formats this for every queued request, so
-    # the text of a whole second is cached and only the milliseconds are formatted.
+    # the text of a whole second is cached and the milliseconds' is looked up.
     # now - floor(now) is exact, and rounding it to microseconds half-to-even is what
     # timedelta does; isoformat then truncates to milliseconds.
     second = math.floor(now)
     micro = round((now - second) * 1e6)
     if micro == 1_000_000:
         second, micro = second + 1, 0
-    return f"{_second_text(second)}.{micro // 1000:03d}Z"
+    return _second_text(second) + _MILLISECONDS[micro // 1000]
+
+
+# ".000Z" to ".999Z": a table lookup instead of formatting the milliseconds per request.
+_MILLISECONDS: Final = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 @functools.lru_cache(maxsize=64)

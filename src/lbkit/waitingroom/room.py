@@ -69,7 +69,6 @@ from lbkit.waitingroom.cookies import (
     CookieSealer,
     Keyring,
     QueueCookie,
-    cookie_from_milliseconds,
     set_cookie_header,
 )
 from lbkit.waitingroom.distribution import location_budgets, worker_budgets
@@ -78,6 +77,7 @@ from lbkit.waitingroom.estimate import (
     DEFAULT_PERCENTILES,
     LetInRate,
     _epoch_seconds,
+    _iso_utc,
     _status,
     _wait,
 )
@@ -154,12 +154,12 @@ class _Minute:
         "buckets",
         "budgets",
         "caps",
-        "fifo_waits",
         "made_at",
         "minute",
         "plan",
         "rate",
         "shared_wait",
+        "statuses",
         "traffic",
         "until",
         "waiting",
@@ -177,7 +177,9 @@ class _Minute:
         self.plan = plan
         self.minute = plan.minute
         self.made_at = made_at
-        self.until = until
+        # Reused until plan_ttl has passed or the minute ends, whichever is first: moment // 60
+        # is the minute exactly when minute * 60 <= moment < (minute + 1) * 60.
+        self.until = min(until, (plan.minute + 1) * MINUTE)
         self.rate = rate
         self.traffic = traffic
         self.buckets = list(plan.queued)  # oldest first
@@ -186,11 +188,12 @@ class _Minute:
             self.ahead.append(self.ahead[-1] + count)
         self.waiting = self.ahead[-1]
         self.budgets: dict[tuple[int | None, str, int | None], tuple[tuple[str, int], ...]] = {}
-        # Per group of a bucket (None: new users): the plan's (group, cap), and a FIFO user's
-        # wait, the same for everyone of a bucket under one plan. Filled as requests come;
-        # two threads filling one entry write the same value.
+        # Per bucket (None: new users): the plan's (group, cap), and the status its queued
+        # users are shown, the same for everyone of a bucket under one plan but for the
+        # refresh interval and the time. Filled as requests come; two threads filling one
+        # entry write equal values.
         self.caps: dict[int | None, tuple[int | None, int | None]] = {}
-        self.fifo_waits: dict[int | None, Any] = {}
+        self.statuses: dict[int | None, dict[str, Any]] = {}
         # Every queued user but a FIFO one sees the same wait for the whole plan.
         self.shared_wait = (
             None
@@ -410,7 +413,9 @@ class WaitingRoom:
         if opened is not None and opened.accepted_at is not None:
             return self._session(cookie, opened, moment, error)
         config = self._config
-        current = self._minute_at(moment)
+        current = self._current
+        if current is None or not current.made_at <= moment < current.until:
+            current = self._minute_at(moment)
         if config.queueing_method == "reject":
             return Decision(
                 action="reject",
@@ -464,14 +469,16 @@ class WaitingRoom:
                 self._active_limit,  # active_limit
                 -(-session_ends // 1000),  # session_expires
                 moment,  # now
-                () if cap is None else self._shares(current, group, cap, location, worker),
+                ()
+                if cap is None or self._distribution == "shared"
+                else self._shares(current, group, cap, location, worker),
                 location,  # location
                 holds,  # queued
                 (bucket, -(-place_ends // 1000)),  # requeue
             ),
         )
         if self._store.try_admit(ticket):
-            admitted = cookie_from_milliseconds(
+            token, admitted = self._sealer.seal_milliseconds(
                 bucket, moment_ms, interval, session_ends, moment_ms
             )
             return _new_tuple(
@@ -479,7 +486,7 @@ class WaitingRoom:
                 (
                     "admit",  # action
                     "passthrough" if config.queueing_method == "passthrough" else "admitted",
-                    self._sealer.seal(admitted),  # cookie
+                    token,  # cookie
                     config.session_duration,  # max_age
                     None,  # refresh_interval
                     None,  # status
@@ -487,7 +494,9 @@ class WaitingRoom:
                     error,  # cookie_error
                 ),
             )
-        queued = cookie_from_milliseconds(bucket, moment_ms, interval, place_ends, None)
+        token, queued = self._sealer.seal_milliseconds(
+            bucket, moment_ms, interval, place_ends, None
+        )
         # Until the next check-in counts: the interval, from this check-in's millisecond.
         wait = interval / 1000
         return _new_tuple(
@@ -495,7 +504,7 @@ class WaitingRoom:
             (
                 "queue",  # action
                 "queue_all" if config.queue_all else "queued",  # reason
-                self._sealer.seal(queued),  # cookie
+                token,  # cookie
                 config.queued_cookie_lifetime,  # max_age
                 wait,  # refresh_interval
                 self._status(current, bucket, wait, moment),  # status
@@ -567,7 +576,7 @@ class WaitingRoom:
         self._store.renew(math.ceil(opened.expires_at), -(-ends // 1000), now=moment)
         accepted = opened.accepted_at
         assert accepted is not None
-        renewed = cookie_from_milliseconds(
+        sealed, renewed = self._sealer.seal_milliseconds(
             opened.bucket_id,
             moment_ms,
             round(opened.refresh_interval * 1000.0),
@@ -579,7 +588,7 @@ class WaitingRoom:
             (
                 "admit",  # action
                 "session",  # reason
-                self._sealer.seal(renewed),  # cookie
+                sealed,  # cookie
                 config.session_duration,  # max_age
                 None,  # refresh_interval
                 None,  # status
@@ -589,13 +598,8 @@ class WaitingRoom:
         )
 
     def _minute_at(self, moment: float) -> _Minute:
-        current = self._current
-        if (
-            current is not None
-            and current.made_at <= moment < current.until
-            and math.floor(moment / MINUTE) == current.minute
-        ):
-            return current
+        """A plan for ``moment``: made from a store snapshot (handle reuses the current one
+        while ``made_at <= moment < until``)."""
         with self._lock:
             snapshot = self._store.snapshot(now=moment)
             plan = plan_minute(self._config, snapshot.state, now=moment)
@@ -622,8 +626,7 @@ class WaitingRoom:
         location: str | None,
         worker: int | None,
     ) -> tuple[tuple[str, int], ...]:
-        if self._distribution == "shared":
-            return ()
+        """The shares of a cap under ``"location"`` or ``"worker"`` distribution."""
         assert location is not None
         key = (group, location, worker)
         shares = current.budgets.get(key)
@@ -650,20 +653,27 @@ class WaitingRoom:
     def _status(
         self, current: _Minute, bucket: int | None, refresh: float, moment: float
     ) -> dict[str, Any]:
-        # The arguments are the room's own, checked already: the unchecked builder of
-        # estimate.status saves its validation on every queued request.
-        plan = current.plan
-        waiting = current.waiting
-        if bucket is not None and bucket not in plan.queued:
-            waiting += 1  # a user who just joined is not in the plan yet
-        wait = current.shared_wait
-        if wait is None:
-            wait = current.fifo_waits.get(bucket)
+        # Under one plan, everything in a user's status but the refresh interval and the time
+        # is the same for their whole bucket: it is built once (with the unchecked builder of
+        # estimate.status, from the room's own checked values) and copied per request.
+        shown = current.statuses.get(bucket)
+        if shown is None:
+            plan = current.plan
+            waiting = current.waiting
+            if bucket is not None and bucket not in plan.queued:
+                waiting += 1  # a user who just joined is not in the plan yet
+            wait = current.shared_wait
             if wait is None:
                 ahead = current.users_ahead(bucket) if bucket is not None else current.waiting
                 wait = _wait("fifo", waiting, current.rate, ahead, DEFAULT_PERCENTILES)
-                current.fifo_waits[bucket] = wait
-        return _status(plan.method, moment, refresh, waiting, wait, False)
+            shown = current.statuses[bucket] = _status(
+                plan.method, current.made_at, refresh, waiting, wait, False
+            )
+        status = shown.copy()
+        status["refresh_interval_seconds"] = refresh
+        status["last_updated"] = _iso_utc(moment)
+        status["last_updated_epoch"] = moment
+        return status
 
     def _draw_interval(self) -> int:
         """A new user's refresh interval, whole milliseconds (>= 1)."""
