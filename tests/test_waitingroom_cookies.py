@@ -1601,18 +1601,24 @@ def test_sealer_seal_milliseconds() -> None:
         short.seal_milliseconds(2, 130_000, 20_000, 430_000)
 
 
-def test_a_nonce_source_that_raises_stop_iteration_is_named() -> None:
-    """StopIteration from a nonce_source is not mistaken for the end of a block of the
-    default source: the sealer says what is wrong."""
+@pytest.mark.parametrize("outcome", ["stop", "none"])
+def test_a_nonce_source_that_ends_is_named(outcome: str) -> None:
+    """None or StopIteration from a nonce_source is not mistaken for the end of a block of the
+    default source: the sealer says what is wrong, whichever way it seals."""
 
-    def exhausted(size: int) -> bytes:
-        raise StopIteration
+    def ended(size: int) -> bytes | None:
+        if outcome == "stop":
+            raise StopIteration
+        return None
 
-    sealer = loose_sealer(nonce_source=exhausted)
-    with pytest.raises(InvalidArgument, match="the nonce source raised StopIteration"):
+    sealer = loose_sealer(nonce_source=ended)
+    message = "the nonce source returned None or raised StopIteration"
+    with pytest.raises(InvalidArgument, match=message):
         sealer.seal(make_cookie())
-    with pytest.raises(InvalidArgument, match="the nonce source raised StopIteration"):
+    with pytest.raises(InvalidArgument, match=message):
         sealer.seal_milliseconds(2, 130_000, 20_000, 430_000)
+    with pytest.raises(InvalidArgument, match=message):
+        sealer.reseal_milliseconds(make_cookie(), 1_680_000_013_000, 1_680_000_313_000)
 
 
 def nonce_of(token: str) -> bytes:
@@ -1670,3 +1676,59 @@ def test_a_forked_child_never_reuses_its_parents_nonces() -> None:
     assert len(child_nonces) == 20
     parent_nonces = {nonce_of(sealer.seal(cookie)) for _ in range(20)}
     assert not child_nonces & parent_nonces
+
+
+@given(
+    cookie=cookies_in_range(),
+    check_offset=st.integers(-2, 2**41),
+    delay=st.integers(-2, MAX_DELAY + 2),
+)
+def test_reseal_milliseconds_keeps_all_but_the_times(
+    impl: Any, cookie: QueueCookie, check_offset: int, delay: int
+) -> None:
+    """reseal_milliseconds is seal_milliseconds of the cookie's bucket, refresh interval and
+    admission with the new times, token for token (same nonce), None where that refuses."""
+    nonce = bytes(range(12, 24))
+    sealer = make_sealer()
+    check = cookie.bucket_id * 60_000 + check_offset
+    arguments = (
+        cookie.bucket_id,
+        check,
+        round(cookie.refresh_interval * 1000),
+        check + delay,
+        None if cookie.accepted_at is None else round(cookie.accepted_at * 1000),
+    )
+    codec = impl.cookiecodec
+    resealed = codec.reseal_milliseconds(
+        sealer._seal_with, nonce, QueueCookie, cookie.__dict__["_payload"], check, check + delay
+    )
+    assert resealed == codec.seal_milliseconds(sealer._seal_with, nonce, QueueCookie, *arguments)
+    assert resealed == lbkit._pure._cookiecodec.reseal_milliseconds(
+        sealer._seal_with, nonce, QueueCookie, cookie.__dict__["_payload"], check, check + delay
+    )
+
+
+def test_reseal_milliseconds_refuses_a_payload_of_the_wrong_size(impl: Any) -> None:
+    """Only 21-byte payloads are resealed, on both paths."""
+    with pytest.raises(ValueError, match=r"^payload is 20 bytes; a payload is 21$"):
+        impl.cookiecodec.reseal_milliseconds(
+            make_sealer()._seal_with, bytes(12), QueueCookie, bytes(20), 0, 0
+        )
+
+
+def test_sealer_reseal_milliseconds() -> None:
+    """The sealer renews a cookie's times and keeps the rest; times out of range are the
+    builder's errors; only a QueueCookie is resealed."""
+    sealer = make_sealer()
+    admitted = make_cookie(accepted_at=1_680_000_001.0)
+    token, renewed = sealer.reseal_milliseconds(admitted, 1_680_000_100_000, 1_680_000_400_000)
+    assert renewed == attrs.evolve(
+        admitted, last_check_in=1_680_000_100.0, expires_at=1_680_000_400.0
+    )
+    assert sealer.open(token, now=1_680_000_101.0) == renewed
+    with pytest.raises(InvalidArgument, match=r"^expires_at is 1680000099.0"):
+        sealer.reseal_milliseconds(admitted, 1_680_000_100_000, 1_680_000_099_000)
+    with pytest.raises(ArgumentTypeError, match=r"^last_check_in is float"):
+        loose_sealer().reseal_milliseconds(admitted, 1.5, 1_680_000_400_000)
+    with pytest.raises(ArgumentTypeError, match=r"^cookie is dict; it must be a QueueCookie$"):
+        loose_sealer().reseal_milliseconds({}, 1, 2)

@@ -337,6 +337,22 @@ def seal_milliseconds(
     Raises:
         TypeError, ValueError: what ``cipher.encrypt`` raises (a nonce of the wrong size).
     """
+    return _seal_milliseconds(
+        sealing, nonce, cookie_type, bucket_id, last_check_in, refresh_interval, expires_at,
+        accepted_at,
+    )
+
+
+cdef object _seal_milliseconds(
+    tuple sealing,
+    object nonce,
+    object cookie_type,
+    object bucket_id,
+    object last_check_in,
+    object refresh_interval,
+    object expires_at,
+    object accepted_at,
+):
     payload = _pack_milliseconds(
         bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
     )
@@ -345,6 +361,42 @@ def seal_milliseconds(
     cipher, associated, header = sealing
     blob = header + nonce + cipher.encrypt(nonce, payload, associated)
     return _encode(blob), _new_cookie(cookie_type, _fields(payload))
+
+
+def reseal_milliseconds(
+    tuple sealing not None,
+    object nonce,
+    object cookie_type,
+    bytes payload not None,
+    object last_check_in,
+    object expires_at,
+):
+    """:func:`seal_milliseconds` for the cookie whose 21-byte ``payload`` is given, with a new
+    ``last_check_in`` and ``expires_at`` (milliseconds since the epoch) and its bucket,
+    refresh interval and admission as they are: what renewing a session changes. ``None``
+    when :func:`pack_milliseconds` refuses the new times.
+
+    Raises:
+        ValueError: ``payload`` is not 21 bytes; what ``cipher.encrypt`` raises.
+    """
+    if PyBytes_GET_SIZE(payload) != _PAYLOAD_SIZE:
+        raise ValueError(
+            f"payload is {PyBytes_GET_SIZE(payload)} bytes; a payload is {_PAYLOAD_SIZE}"
+        )
+    cdef const uint8_t* data = <const uint8_t*>PyBytes_AS_STRING(payload)
+    cdef uint64_t bucket_id = _big_endian(data, 0, 4)
+    cdef uint64_t accepted = _big_endian(data, 9, 5)
+    cdef uint64_t refresh = _big_endian(data, 18, 3)
+    return _seal_milliseconds(
+        sealing,
+        nonce,
+        cookie_type,
+        bucket_id,
+        last_check_in,
+        refresh,
+        expires_at,
+        None if accepted == _QUEUED else bucket_id * _BUCKET_MS + accepted,
+    )
 
 
 def open_token(object token, dict ciphers not None, object cookie_type):

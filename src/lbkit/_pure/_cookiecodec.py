@@ -237,6 +237,38 @@ def seal_milliseconds(
     return encode_token(blob), new_cookie(cookie_type, cookie_fields(payload))
 
 
+def reseal_milliseconds(
+    sealing: tuple[Any, bytes, bytes],
+    nonce: bytes,
+    cookie_type: type[_Cookie],
+    payload: bytes,
+    last_check_in: int,
+    expires_at: int,
+) -> tuple[str, _Cookie] | None:
+    """:func:`seal_milliseconds` for the cookie whose 21-byte ``payload`` is given, with a new
+    ``last_check_in`` and ``expires_at`` (milliseconds since the epoch) and its bucket,
+    refresh interval and admission as they are: what renewing a session changes. ``None``
+    when :func:`pack_milliseconds` refuses the new times.
+
+    Raises:
+        ValueError: ``payload`` is not 21 bytes; what ``cipher.encrypt`` raises.
+    """
+    if len(payload) != PAYLOAD_SIZE:
+        raise ValueError(f"payload is {len(payload)} bytes; a payload is {PAYLOAD_SIZE}")
+    bucket_id, _, _, accepted_hi, accepted_lo, _, refresh_hi, refresh_lo = _unpack(payload)
+    accepted = accepted_hi << 32 | accepted_lo
+    return seal_milliseconds(
+        sealing,
+        nonce,
+        cookie_type,
+        bucket_id,
+        last_check_in,
+        refresh_hi << 16 | refresh_lo,
+        expires_at,
+        None if accepted == _QUEUED else bucket_id * _BUCKET_MS + accepted,
+    )
+
+
 def open_token(
     token: str, ciphers: dict[bytes, tuple[Any, bytes]], cookie_type: type[_Cookie]
 ) -> _Cookie | int:

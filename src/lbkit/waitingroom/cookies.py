@@ -866,9 +866,8 @@ class CookieSealer:
         if cookie.__class__ is not QueueCookie and not isinstance(cookie, QueueCookie):
             raise ArgumentTypeError(f"cookie is {type(cookie).__name__}; it must be a QueueCookie")
         nonces = self._nonces[0]
-        try:
-            nonce = next(nonces)
-        except StopIteration:
+        nonce = next(nonces, None)
+        if nonce is None:
             nonce = _next_block(self._nonces, nonces)
         cipher, associated, header = self._seal_with
         try:
@@ -905,9 +904,8 @@ class CookieSealer:
         (True, 301.0, 'queued')
         """
         nonces = self._nonces[0]
-        try:
-            nonce = next(nonces)
-        except StopIteration:
+        nonce = next(nonces, None)
+        if nonce is None:
             nonce = _next_block(self._nonces, nonces)
         try:
             sealed = _kernels.cookiecodec.seal_milliseconds(
@@ -928,6 +926,59 @@ class CookieSealer:
                 bucket_id, last_check_in, refresh_interval, expires_at, accepted_at
             )
             return self.seal(cookie), cookie
+        return sealed
+
+    def reseal_milliseconds(
+        self, cookie: QueueCookie, last_check_in: int, expires_at: int
+    ) -> tuple[str, QueueCookie]:
+        """``cookie`` checked in again, and its token: the same bucket, refresh interval and
+        admission, with a new ``last_check_in`` and ``expires_at`` in whole milliseconds,
+        ``(token, cookie)`` as :meth:`seal_milliseconds` gives them. What renewing a session
+        changes, in one kernel call.
+
+        Raises:
+            InvalidArgument: a new time out of range (as :func:`cookie_from_milliseconds`),
+                or a nonce source that returned something other than 12 bytes.
+            ArgumentTypeError: ``cookie`` is not a :class:`QueueCookie`, a time not an int.
+
+        Runtime complexity: O(1).
+
+        >>> sealer = CookieSealer({1: bytes(16)}, primary=1, room_id="r", cookie_name="c")
+        >>> _, cookie = sealer.seal_milliseconds(0, 1_000, 20_000, 301_000, 1_000)
+        >>> token, renewed = sealer.reseal_milliseconds(cookie, 61_000, 361_000)
+        >>> renewed.last_check_in, renewed.expires_at, renewed.accepted_at
+        (61.0, 361.0, 1.0)
+        >>> sealer.open(token, now=62.0) == renewed
+        True
+        """
+        if cookie.__class__ is not QueueCookie and not isinstance(cookie, QueueCookie):
+            raise ArgumentTypeError(f"cookie is {type(cookie).__name__}; it must be a QueueCookie")
+        nonces = self._nonces[0]
+        nonce = next(nonces, None)
+        if nonce is None:
+            nonce = _next_block(self._nonces, nonces)
+        try:
+            sealed = _kernels.cookiecodec.reseal_milliseconds(
+                self._seal_with,
+                nonce,
+                QueueCookie,
+                cookie.__dict__["_payload"],
+                last_check_in,
+                expires_at,
+            )
+        except (TypeError, ValueError):
+            raise _bad_nonce(nonce) from None
+        if sealed is None:
+            # Not a cookie the format holds: the builder raises the error that names the field.
+            accepted = cookie.accepted_at
+            renewed = cookie_from_milliseconds(
+                cookie.bucket_id,
+                last_check_in,
+                round(cookie.refresh_interval * 1000.0),
+                expires_at,
+                None if accepted is None else round(accepted * 1000.0),
+            )
+            return self.seal(renewed), renewed
         return sealed
 
     def open(self, token: str, *, now: float) -> QueueCookie:
@@ -961,12 +1012,13 @@ class CookieSealer:
         # this is what keeps open() near the cost of the bare cipher calls.
         if now.__class__ is not float or now - now:  # now - now is NaN for NaN and infinities
             _check_now(now)
-        if token.__class__ is not str and not isinstance(token, str):
-            raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str")
-        if len(token) != TOKEN_LENGTH:
-            self._refuse_length(token)
-        # One kernel call decodes, finds the key by the header, decrypts and reads the fields.
-        cookie = _kernels.cookiecodec.open_token(token, self._by_header, QueueCookie)
+        # One kernel call checks the length, decodes, finds the key by the header, decrypts
+        # and reads the fields; a token it cannot open comes back as a number, and _refuse
+        # says why, in the documented order.
+        try:
+            cookie = _kernels.cookiecodec.open_token(token, self._by_header, QueueCookie)
+        except TypeError:
+            raise ArgumentTypeError(f"token is {type(token).__name__}; it must be a str") from None
         if isinstance(cookie, int):
             self._refuse(token, cookie)
         # The payload's fields as the constructor would hold them: every value the format
@@ -1014,7 +1066,9 @@ class CookieSealer:
         )
 
     def _refuse(self, token: str, why: int) -> NoReturn:
-        """The error for a token of the right length that ``open_token`` could not open."""
+        """The error for a token that ``open_token`` could not open."""
+        if len(token) != TOKEN_LENGTH:
+            self._refuse_length(token)
         codec = _kernels.cookiecodec
         parts = codec.decode_token(token)
         if why == codec.NOT_CANONICAL or parts is None:
@@ -1058,7 +1112,7 @@ class CookieSealer:
 # instead of a Python-level one (which costs about as much as the os.urandom(12) it replaces,
 # on Linux): for a nonce_source, map(nonce_source, repeat(12)), which never ends; by default,
 # the module's stream: 12-byte slices of one os.urandom block of 4,092 bytes, one system call
-# per 341 nonces. When a block is used up, next() raises StopIteration and the sealer calls
+# per 341 nonces. When a block is used up, next(block, None) gives None and the sealer calls
 # _next_block, which puts a new block in the list under a lock (once, however many threads
 # found the old one used up).
 #
@@ -1084,9 +1138,11 @@ _NONCE_LOCK: Final = threading.Lock()
 
 
 def _next_block(holder: list[Iterator[bytes]], used_up: Iterator[bytes]) -> bytes:
-    """The next nonce after ``used_up``, ``holder``'s iterator, raised StopIteration."""
-    if holder is not _RANDOM_NONCES:  # a nonce_source, which map() never exhausts, raised it
-        raise InvalidArgument("the nonce source raised StopIteration; it must return 12 bytes")
+    """The next nonce after ``used_up``, ``holder``'s iterator, came to its end."""
+    if holder is not _RANDOM_NONCES:  # map() over a nonce_source never ends on its own
+        raise InvalidArgument(
+            "the nonce source returned None or raised StopIteration; it must return 12 bytes"
+        )
     while True:
         with _NONCE_LOCK:
             if holder[0] is used_up:  # no other thread replaced it meanwhile

@@ -430,13 +430,18 @@ class WaitingRoom:
             # interval it was told may arrive a fraction of one early: that still counts.
             if moment < due - _RESOLUTION:
                 wait = due - moment
-                return Decision(
-                    action="queue",
-                    reason="early_check_in",
-                    refresh_interval=wait,
-                    status=self._status(current, opened.bucket_id, wait, moment),
-                    cookie_state=opened,
-                    cookie_error=error,
+                return _new_tuple(
+                    Decision,
+                    (
+                        "queue",  # action
+                        "early_check_in",  # reason
+                        None,  # cookie
+                        None,  # max_age
+                        wait,  # refresh_interval
+                        self._status(current, opened.bucket_id, wait, moment),  # status
+                        opened,  # cookie_state
+                        error,  # cookie_error
+                    ),
                 )
             bucket = opened.bucket_id
             interval = round(opened.refresh_interval * 1000.0)
@@ -574,15 +579,7 @@ class WaitingRoom:
             )
         ends = moment_ms + self._session_ms
         self._store.renew(math.ceil(opened.expires_at), -(-ends // 1000), now=moment)
-        accepted = opened.accepted_at
-        assert accepted is not None
-        sealed, renewed = self._sealer.seal_milliseconds(
-            opened.bucket_id,
-            moment_ms,
-            round(opened.refresh_interval * 1000.0),
-            ends,
-            round(accepted * 1000.0),
-        )
+        sealed, renewed = self._sealer.reseal_milliseconds(opened, moment_ms, ends)
         return _new_tuple(
             Decision,
             (
