@@ -8,6 +8,10 @@ compiling removes is the interpreter around them: an admission attempt is one C 
 checks its ticket and touches a handful of dicts through the C API, where the reference runs a
 few hundred bytecodes across several Python-level calls. That was about a third of a waiting
 room's decision on a queued check-in.
+
+The counts' lock is a C lock (the reference's is a ``threading.Lock``): taken without releasing
+the GIL when it is free, and waited for with the GIL released when it is not, so a thread
+that holds it can always finish.
 """
 
 import heapq
@@ -15,6 +19,15 @@ import heapq
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.long cimport PyLong_FromDouble
 from cpython.object cimport PyObject
+from cpython.pythread cimport (
+    NOWAIT_LOCK,
+    WAIT_LOCK,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
 from libc.math cimport floor
 
 #: :meth:`SlotCounts.admit`: the user was admitted.
@@ -96,6 +109,22 @@ cdef class SlotCounts:
     cdef object _active
     cdef list _session_seconds
     cdef object _newest_minute
+    cdef PyThread_type_lock _lock
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError("cannot allocate the counts' lock")
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef inline int _acquire(self) except -1:
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        return 0
 
     def __init__(self, history_minutes):
         self._history = history_minutes
@@ -143,6 +172,38 @@ cdef class SlotCounts:
             and (requeue is None or _plain_place(requeue))
         ):
             return NOT_PLAIN
+        self._acquire()
+        try:
+            return self._admit(
+                minute,
+                group,
+                cap,
+                minute_limit,
+                active_limit,
+                session_expires,
+                now,
+                shares,
+                location,
+                queued,
+                requeue,
+            )
+        finally:
+            PyThread_release_lock(self._lock)
+
+    cdef object _admit(
+        self,
+        object minute,
+        object group,
+        object cap,
+        object minute_limit,
+        object active_limit,
+        object session_expires,
+        object now,
+        object shares,
+        object location,
+        object queued,
+        object requeue,
+    ):
         self._advance(minute, now)
         if location is not None:
             seen = _get(self._traffic, minute, None)
@@ -190,16 +251,20 @@ cdef class SlotCounts:
         the session at ``expires``."""
         if not (type(previous) is int and type(expires) is int and _plain_now(now)):
             return NOT_PLAIN
-        self._sweep_sessions(now)
-        count = _get(self._sessions, previous, 0)
-        # A lapsed second was swept already: there is nothing to move from.
-        if count > 0 and previous > now:
-            if count == 1:
-                del self._sessions[previous]
-            else:
-                self._sessions[previous] = count - 1
-            self._active -= 1
-        self._add_session(expires, now)
+        self._acquire()
+        try:
+            self._sweep_sessions(now)
+            count = _get(self._sessions, previous, 0)
+            # A lapsed second was swept already: there is nothing to move from.
+            if count > 0 and previous > now:
+                if count == 1:
+                    del self._sessions[previous]
+                else:
+                    self._sessions[previous] = count - 1
+                self._active -= 1
+            self._add_session(expires, now)
+        finally:
+            PyThread_release_lock(self._lock)
         return 0
 
     def snapshot(self, double now):
@@ -207,58 +272,74 @@ cdef class SlotCounts:
         second: places})] oldest first, {location: users seen} of the minute before,
         {minute: admitted} of the complete minutes in the history)``, places and sessions
         lapsed at ``now`` (a finite float) left out. Every container is a new one."""
-        minute = _floor_minute(now)
-        moment = now  # the float object the comparisons below take, as in the reference
-        self._advance(minute, moment)
-        groups = dict(_get(self._by_group, minute, {}))
-        buckets = []
-        for bucket in sorted(self._places):
-            places = <dict>self._places[bucket]
-            live = {second: count for second, count in places.items() if second > moment}
-            if live:
-                buckets.append((bucket, live))
-                if len(live) != len(places):
-                    self._places[bucket] = dict(live)
-            else:
-                del self._places[bucket]
-        traffic = dict(_get(self._traffic, minute - 1, {}))
-        history = {
-            past: self._totals[past]
-            for past in sorted(self._totals)
-            if minute - self._history <= past < minute
-        }
-        return minute, self._active, groups, buckets, traffic, history
+        self._acquire()
+        try:
+            minute = _floor_minute(now)
+            moment = now  # the float object the comparisons below take, as in the reference
+            self._advance(minute, moment)
+            groups = dict(_get(self._by_group, minute, {}))
+            buckets = []
+            for bucket in sorted(self._places):
+                places = <dict>self._places[bucket]
+                live = {second: count for second, count in places.items() if second > moment}
+                if live:
+                    buckets.append((bucket, live))
+                    if len(live) != len(places):
+                        self._places[bucket] = dict(live)
+                else:
+                    del self._places[bucket]
+            traffic = dict(_get(self._traffic, minute - 1, {}))
+            history = {
+                past: self._totals[past]
+                for past in sorted(self._totals)
+                if minute - self._history <= past < minute
+            }
+            return minute, self._active, groups, buckets, traffic, history
+        finally:
+            PyThread_release_lock(self._lock)
 
     def counters(self):
         """Copies of every counter, by name (``by_group``, ``totals``, ``shares``,
         ``traffic``, ``places``, ``sessions``), nested dicts copied too: for tests and
         debugging."""
-        return {
-            "by_group": {minute: dict(groups) for minute, groups in self._by_group.items()},
-            "totals": dict(self._totals),
-            "shares": dict(self._shares),
-            "traffic": {minute: dict(seen) for minute, seen in self._traffic.items()},
-            "places": {bucket: dict(places) for bucket, places in self._places.items()},
-            "sessions": dict(self._sessions),
-        }
+        self._acquire()
+        try:
+            return {
+                "by_group": {minute: dict(groups) for minute, groups in self._by_group.items()},
+                "totals": dict(self._totals),
+                "shares": dict(self._shares),
+                "traffic": {minute: dict(seen) for minute, seen in self._traffic.items()},
+                "places": {bucket: dict(places) for bucket, places in self._places.items()},
+                "sessions": dict(self._sessions),
+            }
+        finally:
+            PyThread_release_lock(self._lock)
 
     def sizes(self):
         """``(active users, buckets with places, minutes with admissions)``."""
-        return self._active, len(self._places), len(self._totals)
+        self._acquire()
+        try:
+            return self._active, len(self._places), len(self._totals)
+        finally:
+            PyThread_release_lock(self._lock)
 
     def check(self):
         """Assert every invariant of the counts (for tests between random steps)."""
-        assert self._active == sum(self._sessions.values())
-        assert all(count > 0 for count in self._sessions.values())
-        assert set(self._sessions) <= set(self._session_seconds)
-        for minute, groups in self._by_group.items():
-            assert sum(groups.values()) == _get(self._totals, minute, 0)
-        for places in self._places.values():
-            assert all(count > 0 for count in places.values())
-        for (minute, group, _), count in self._shares.items():
-            assert count <= _get(_get(self._by_group, minute, {}), group, 0)
+        self._acquire()
+        try:
+            assert self._active == sum(self._sessions.values())
+            assert all(count > 0 for count in self._sessions.values())
+            assert set(self._sessions) <= set(self._session_seconds)
+            for minute, groups in self._by_group.items():
+                assert sum(groups.values()) == _get(self._totals, minute, 0)
+            for places in self._places.values():
+                assert all(count > 0 for count in places.values())
+            for (minute, group, _), count in self._shares.items():
+                assert count <= _get(_get(self._by_group, minute, {}), group, 0)
+        finally:
+            PyThread_release_lock(self._lock)
 
-    # --- helpers ----------------------------------------------------------------------
+    # --- helpers, called with the lock held -----------------------------------------------
 
     cdef int _advance(self, object minute, object now) except -1:
         """Drop minutes too old to matter, once per new minute, and lapsed sessions."""

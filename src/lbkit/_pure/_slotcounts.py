@@ -4,7 +4,8 @@
 :class:`SlotCounts` holds every counter of :mod:`lbkit.waitingroom.store` (admissions by
 minute and group, their totals, share counters, traffic by minute and location, queued places
 and sessions by the whole second at which they lapse) and applies one admission attempt or one
-session renewal per call. It is not thread-safe: the store holds its lock around each call.
+session renewal per call. Every method is atomic: each holds the counts' one lock while it
+reads or changes them (a store adds no lock of its own).
 
 Arguments are the store's, but each update call first checks that its arguments are **plain**
 (exact ``int``, ``float``, ``str`` and ``tuple`` values in range, the form a room's tickets
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 from typing import Any
 
 #: :meth:`SlotCounts.admit`: the user was admitted.
@@ -78,6 +80,7 @@ class SlotCounts:
     """
 
     def __init__(self, history_minutes: int) -> None:
+        self._lock = threading.Lock()
         self._history = history_minutes
         # minute -> {group: admitted}; minute -> total admitted; (minute, group, share) -> n
         self._by_group: dict[int, dict[Any, int]] = {}
@@ -125,6 +128,115 @@ class SlotCounts:
             and (requeue is None or _plain_place(requeue))
         ):
             return NOT_PLAIN
+        with self._lock:
+            return self._admit(
+                minute,
+                group,
+                cap,
+                minute_limit,
+                active_limit,
+                session_expires,
+                now,
+                shares,
+                location,
+                queued,
+                requeue,
+            )
+
+    def renew(self, previous: int, expires: int, now: float) -> int:
+        """Move one session from second ``previous`` to ``expires``: 0, or
+        :data:`NOT_PLAIN`. A ``previous`` that holds no live session moves nothing and counts
+        the session at ``expires``."""
+        if not (previous.__class__ is int and expires.__class__ is int and _plain_now(now)):
+            return NOT_PLAIN
+        with self._lock:
+            self._sweep_sessions(now)
+            count = self._sessions.get(previous, 0)
+            # A lapsed second was swept already: there is nothing to move from.
+            if count > 0 and previous > now:
+                if count == 1:
+                    del self._sessions[previous]
+                else:
+                    self._sessions[previous] = count - 1
+                self._active -= 1
+            self._add_session(expires, now)
+        return 0
+
+    def snapshot(self, now: float) -> Snapshot:
+        """``(minute, active users, {group: admitted} of the minute, [(bucket, {expiry
+        second: places})] oldest first, {location: users seen} of the minute before,
+        {minute: admitted} of the complete minutes in the history)``, places and sessions
+        lapsed at ``now`` (a finite float) left out. Every container is a new one."""
+        minute = math.floor(now / _MINUTE)
+        with self._lock:
+            self._advance(minute, now)
+            groups = dict(self._by_group.get(minute, {}))
+            buckets = []
+            for bucket in sorted(self._places):
+                places = self._places[bucket]
+                live = {second: count for second, count in places.items() if second > now}
+                if live:
+                    buckets.append((bucket, live))
+                    if len(live) != len(places):
+                        self._places[bucket] = dict(live)
+                else:
+                    del self._places[bucket]
+            traffic = dict(self._traffic.get(minute - 1, {}))
+            history = {
+                past: self._totals[past]
+                for past in sorted(self._totals)
+                if minute - self._history <= past < minute
+            }
+            return minute, self._active, groups, buckets, traffic, history
+
+    def counters(self) -> dict[str, dict[Any, Any]]:
+        """Copies of every counter, by name (``by_group``, ``totals``, ``shares``,
+        ``traffic``, ``places``, ``sessions``), nested dicts copied too: for tests and
+        debugging."""
+        with self._lock:
+            return {
+                "by_group": {minute: dict(groups) for minute, groups in self._by_group.items()},
+                "totals": dict(self._totals),
+                "shares": dict(self._shares),
+                "traffic": {minute: dict(seen) for minute, seen in self._traffic.items()},
+                "places": {bucket: dict(places) for bucket, places in self._places.items()},
+                "sessions": dict(self._sessions),
+            }
+
+    def sizes(self) -> tuple[int, int, int]:
+        """``(active users, buckets with places, minutes with admissions)``."""
+        with self._lock:
+            return self._active, len(self._places), len(self._totals)
+
+    def check(self) -> None:
+        """Assert every invariant of the counts (for tests between random steps)."""
+        with self._lock:
+            assert self._active == sum(self._sessions.values())
+            assert all(count > 0 for count in self._sessions.values())
+            assert set(self._sessions) <= set(self._session_seconds)
+            for minute, groups in self._by_group.items():
+                assert sum(groups.values()) == self._totals.get(minute, 0)
+            for places in self._places.values():
+                assert all(count > 0 for count in places.values())
+            for (minute, group, _), count in self._shares.items():
+                assert count <= self._by_group.get(minute, {}).get(group, 0)
+
+    # --- helpers, called with the lock held -----------------------------------------------
+
+    def _admit(
+        self,
+        minute: int,
+        group: int | None,
+        cap: int | None,
+        minute_limit: int | None,
+        active_limit: int | None,
+        session_expires: int,
+        now: float,
+        shares: tuple[tuple[str, int], ...],
+        location: str | None,
+        queued: Place | None,
+        requeue: Place | None,
+    ) -> int:
         self._advance(minute, now)
         if location is not None:
             seen = self._traffic.get(minute)
@@ -163,81 +275,6 @@ class SlotCounts:
             self._unplace(queued)
         self._add_session(session_expires, now)
         return ADMITTED
-
-    def renew(self, previous: int, expires: int, now: float) -> int:
-        """Move one session from second ``previous`` to ``expires``: 0, or
-        :data:`NOT_PLAIN`. A ``previous`` that holds no live session moves nothing and counts
-        the session at ``expires``."""
-        if not (previous.__class__ is int and expires.__class__ is int and _plain_now(now)):
-            return NOT_PLAIN
-        self._sweep_sessions(now)
-        count = self._sessions.get(previous, 0)
-        # A lapsed second was swept already: there is nothing to move from.
-        if count > 0 and previous > now:
-            if count == 1:
-                del self._sessions[previous]
-            else:
-                self._sessions[previous] = count - 1
-            self._active -= 1
-        self._add_session(expires, now)
-        return 0
-
-    def snapshot(self, now: float) -> Snapshot:
-        """``(minute, active users, {group: admitted} of the minute, [(bucket, {expiry
-        second: places})] oldest first, {location: users seen} of the minute before,
-        {minute: admitted} of the complete minutes in the history)``, places and sessions
-        lapsed at ``now`` (a finite float) left out. Every container is a new one."""
-        minute = math.floor(now / _MINUTE)
-        self._advance(minute, now)
-        groups = dict(self._by_group.get(minute, {}))
-        buckets = []
-        for bucket in sorted(self._places):
-            places = self._places[bucket]
-            live = {second: count for second, count in places.items() if second > now}
-            if live:
-                buckets.append((bucket, live))
-                if len(live) != len(places):
-                    self._places[bucket] = dict(live)
-            else:
-                del self._places[bucket]
-        traffic = dict(self._traffic.get(minute - 1, {}))
-        history = {
-            past: self._totals[past]
-            for past in sorted(self._totals)
-            if minute - self._history <= past < minute
-        }
-        return minute, self._active, groups, buckets, traffic, history
-
-    def counters(self) -> dict[str, dict[Any, Any]]:
-        """Copies of every counter, by name (``by_group``, ``totals``, ``shares``,
-        ``traffic``, ``places``, ``sessions``), nested dicts copied too: for tests and
-        debugging."""
-        return {
-            "by_group": {minute: dict(groups) for minute, groups in self._by_group.items()},
-            "totals": dict(self._totals),
-            "shares": dict(self._shares),
-            "traffic": {minute: dict(seen) for minute, seen in self._traffic.items()},
-            "places": {bucket: dict(places) for bucket, places in self._places.items()},
-            "sessions": dict(self._sessions),
-        }
-
-    def sizes(self) -> tuple[int, int, int]:
-        """``(active users, buckets with places, minutes with admissions)``."""
-        return self._active, len(self._places), len(self._totals)
-
-    def check(self) -> None:
-        """Assert every invariant of the counts (for tests between random steps)."""
-        assert self._active == sum(self._sessions.values())
-        assert all(count > 0 for count in self._sessions.values())
-        assert set(self._sessions) <= set(self._session_seconds)
-        for minute, groups in self._by_group.items():
-            assert sum(groups.values()) == self._totals.get(minute, 0)
-        for places in self._places.values():
-            assert all(count > 0 for count in places.values())
-        for (minute, group, _), count in self._shares.items():
-            assert count <= self._by_group.get(minute, {}).get(group, 0)
-
-    # --- helpers ----------------------------------------------------------------------
 
     def _advance(self, minute: int, now: float) -> None:
         """Drop minutes too old to matter, once per new minute, and lapsed sessions."""

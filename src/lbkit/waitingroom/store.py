@@ -46,7 +46,6 @@ active users past ``active_limit``.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, NamedTuple, Protocol, runtime_checkable
@@ -260,9 +259,9 @@ class MemoryStore:
     One lock makes every method atomic. Counts of old minutes (older than
     :data:`HISTORY_MINUTES` before the newest minute seen) are dropped as minutes pass, and
     lapsed places and sessions as time passes, so memory stays bounded by the room's users.
-    The counters are kept by the ``slotcounts`` kernel (``lbkit._pure._slotcounts`` is the
-    specification): compiled, an admission attempt or a renewal is one C call under the lock,
-    where in Python it was about a third of a room's decision on a queued check-in. The
+    The counters and the lock are kept by the ``slotcounts`` kernel (``lbkit._pure._slotcounts``
+    is the specification): compiled, an admission attempt or a renewal is one C call, lock
+    included, where in Python it was about a third of a room's decision on a queued check-in. The
     validation and the errors stay here: the kernel counts only plain tickets (exact ints,
     floats, strs and tuples, what a room sends) and hands any other back untouched, to be
     checked with :func:`check_admission` and converted.
@@ -277,9 +276,9 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         # Every counter lives in the slotcounts kernel (lbkit._pure._slotcounts is the
-        # specification); this class adds the lock, the validation and the public types.
+        # specification), whose one lock makes each of its calls atomic; this class adds the
+        # validation and the public types.
         self._counts = _kernels.slotcounts.SlotCounts(HISTORY_MINUTES)
 
     # --- the protocol -------------------------------------------------------------------
@@ -297,8 +296,7 @@ class MemoryStore:
         2
         """
         moment = _now(now)
-        with self._lock:
-            minute, active, groups, buckets, traffic, history = self._counts.snapshot(moment)
+        minute, active, groups, buckets, traffic, history = self._counts.snapshot(moment)
         state = MinuteState(
             minute,
             active_users=active,
@@ -333,13 +331,12 @@ class MemoryStore:
         if ticket.__class__ is not Admission:
             check_admission(ticket)  # raises
         # The kernel checks that the ticket is plain (a room's always is) before it counts
-        # anything; any other ticket is validated here, then made plain.
-        with self._lock:
-            outcome = self._counts.admit(ticket)
+        # anything; any other ticket is validated here, then made plain. A ticket made plain
+        # is counted by a second call: atomic on its own, like the first would have been.
+        outcome = self._counts.admit(ticket)
         if outcome == _NOT_PLAIN:
             plain = _plain_ticket(check_admission(ticket))
-            with self._lock:
-                outcome = self._counts.admit(plain)
+            outcome = self._counts.admit(plain)
             assert outcome != _NOT_PLAIN, plain
         return outcome == _ADMITTED
 
@@ -358,22 +355,17 @@ class MemoryStore:
         >>> store.snapshot(now=420.0).state.active_users
         1
         """
-        with self._lock:
-            outcome = self._counts.renew(previous, expires, now)
-        if outcome == _NOT_PLAIN:
+        if self._counts.renew(previous, expires, now) == _NOT_PLAIN:
             plain = (int(_int(previous, "previous")), int(_int(expires, "expires")), _now(now))
-            with self._lock:
-                outcome = self._counts.renew(*plain)
+            outcome = self._counts.renew(*plain)
             assert outcome != _NOT_PLAIN, plain
 
     def _check(self) -> None:
         """Assert every invariant of the counts (for tests between random steps)."""
-        with self._lock:
-            self._counts.check()
+        self._counts.check()
 
     def __repr__(self) -> str:
-        with self._lock:
-            active, buckets, minutes = self._counts.sizes()
+        active, buckets, minutes = self._counts.sizes()
         return f"MemoryStore(active_users={active}, buckets={buckets}, minutes={minutes})"
 
 
