@@ -13,17 +13,19 @@ same correctly rounded quotient as the reference's int true division.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy, PyDict_SetItem
+from libc.string cimport memcpy
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_GET_LENGTH, PyUnicode_New
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from cryptography.exceptions import InvalidTag
 
-_new_object = object.__new__
-
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     int PyObject_GenericSetDict(object target, object value, void* context) except -1
+    object PyType_GenericNew(PyObject* cookie_type, PyObject* args, PyObject* kwds)
     long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
 
 
@@ -77,8 +79,10 @@ def encode_token(bytes blob not None):
 
 
 cdef str _encode(bytes blob):
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(blob)
-    cdef const uint8_t* data = <const uint8_t*>PyBytes_AS_STRING(blob)
+    return _encode_raw(<const uint8_t*>PyBytes_AS_STRING(blob), PyBytes_GET_SIZE(blob))
+
+
+cdef str _encode_raw(const uint8_t* data, Py_ssize_t size):
     text = PyUnicode_New((size * 4 + 2) // 3, 127)
     cdef uint8_t* out = <uint8_t*>PyUnicode_1BYTE_DATA(text)
     cdef Py_ssize_t index = 0
@@ -237,14 +241,28 @@ cdef dict _fields(bytes payload):
     cdef uint64_t accepted = _big_endian(data, 9, 5)
     cdef uint64_t expiry = _big_endian(data, 14, 4)
     cdef uint64_t refresh_interval = _big_endian(data, 18, 3)
-    return {
-        "bucket_id": bucket_id,
-        "last_check_in": <double>last_check_in / 1000.0,
-        "refresh_interval": <double>refresh_interval / 1000.0,
-        "expires_at": <double>(last_check_in + expiry) / 1000.0,
-        "accepted_at": None if accepted == _QUEUED else <double>(start + accepted) / 1000.0,
-        "_payload": payload,
-    }
+    # A copy of a dict that has the keys already, its values then replaced: cheaper than
+    # inserting six keys into a new dict (which also resizes it on the sixth).
+    cdef dict fields = PyDict_Copy(_FIELDS)
+    PyDict_SetItem(fields, "bucket_id", bucket_id)
+    PyDict_SetItem(fields, "last_check_in", <double>last_check_in / 1000.0)
+    PyDict_SetItem(fields, "refresh_interval", <double>refresh_interval / 1000.0)
+    PyDict_SetItem(fields, "expires_at", <double>(last_check_in + expiry) / 1000.0)
+    if accepted != _QUEUED:
+        PyDict_SetItem(fields, "accepted_at", <double>(start + accepted) / 1000.0)
+    PyDict_SetItem(fields, "_payload", payload)
+    return fields
+
+
+# The keys of a cookie's fields, in the reference's order; accepted_at None while queued.
+cdef dict _FIELDS = {
+    "bucket_id": None,
+    "last_check_in": None,
+    "refresh_interval": None,
+    "expires_at": None,
+    "accepted_at": None,
+    "_payload": None,
+}
 
 
 cdef inline bint _milliseconds(object value, int64_t* out) except -1:
@@ -359,8 +377,21 @@ cdef object _seal_milliseconds(
     if payload is None:
         return None
     cipher, associated, header = sealing
-    blob = header + nonce + cipher.encrypt(nonce, payload, associated)
-    return _encode(blob), _new_cookie(cookie_type, _fields(payload))
+    sealed = cipher.encrypt(nonce, payload, associated)
+    cdef uint8_t blob[_BLOB_SIZE]
+    if (
+        type(header) is bytes and PyBytes_GET_SIZE(header) == 4
+        and type(nonce) is bytes and PyBytes_GET_SIZE(nonce) == 12
+        and type(sealed) is bytes and PyBytes_GET_SIZE(sealed) == _BLOB_SIZE - 16
+    ):
+        # The token's 53 bytes assembled on the stack: no intermediate bytes objects.
+        memcpy(blob, PyBytes_AS_STRING(header), 4)
+        memcpy(blob + 4, PyBytes_AS_STRING(nonce), 12)
+        memcpy(blob + 16, PyBytes_AS_STRING(sealed), _BLOB_SIZE - 16)
+        token = _encode_raw(blob, _BLOB_SIZE)
+    else:
+        token = _encode(header + nonce + sealed)
+    return token, _new_cookie(cookie_type, _fields(payload))
 
 
 def reseal_milliseconds(
@@ -439,6 +470,8 @@ def new_cookie(object cookie_type, dict fields not None):
 
 
 cdef object _new_cookie(object cookie_type, dict fields):
-    cookie = _new_object(cookie_type)
+    # object.__new__(cookie_type) is cookie_type's tp_alloc, which PyType_GenericNew calls
+    # without going through a Python-level call.
+    cookie = PyType_GenericNew(<PyObject*>cookie_type, NULL, NULL)
     PyObject_GenericSetDict(cookie, fields, NULL)
     return cookie
