@@ -622,8 +622,13 @@ def test_slotcounts_refuses_what_is_not_plain_without_counting(impl: Any) -> Non
         ("queued", (1, 2.0)),
         ("requeue", [10, 900]),
     ]
+    assert impl.slotcounts.plain_ticket(good)
     for field, value in changes:
-        assert counts.admit(tuple(good._replace(**{field: value}))) == impl.slotcounts.NOT_PLAIN
+        changed = good._replace(**{field: value})
+        assert not impl.slotcounts.plain_ticket(changed)
+        assert counts.admit(tuple(changed)) == impl.slotcounts.NOT_PLAIN
+    with pytest.raises(TypeError, match=r"^ticket is list; it must be a tuple$"):
+        impl.slotcounts.plain_ticket(list(good))
     assert counts.renew(IntLike(1), 900, 600.0) == impl.slotcounts.NOT_PLAIN
     assert counts.renew(1, 900, 600) == impl.slotcounts.NOT_PLAIN
     assert counts.sizes() == (0, 0, 0)

@@ -91,6 +91,51 @@ cdef inline object _floor_minute(double now):
     return PyLong_FromDouble(floor(now / 60.0))
 
 
+def plain_ticket(object ticket):
+    """Whether the 11 fields of an :class:`~lbkit.waitingroom.store.Admission` are plain, so
+    that :meth:`SlotCounts.admit` counts it as it is: exact ints for the minute, the group and
+    the seconds, ints >= 0 or None for the cap and limits, a finite float ``now`` in
+    ``minute`` (``floor(now / 60)``), a tuple of ``(non-empty str, int >= 0)`` shares, a
+    non-empty str or None for the location, ``(int, int)`` or None for the places.
+
+    Raises:
+        TypeError: ``ticket`` is not a tuple.
+    """
+    if not isinstance(ticket, tuple):
+        raise TypeError(f"ticket is {type(ticket).__name__}; it must be a tuple")
+    return _plain_ticket(<tuple>ticket)
+
+
+cdef bint _plain_ticket(tuple ticket) except -1:
+    (
+        minute,
+        group,
+        cap,
+        minute_limit,
+        active_limit,
+        session_expires,
+        now,
+        shares,
+        location,
+        queued,
+        requeue,
+    ) = ticket
+    return (
+        type(minute) is int
+        and (group is None or type(group) is int)
+        and _plain_limit(cap)
+        and _plain_limit(minute_limit)
+        and _plain_limit(active_limit)
+        and type(session_expires) is int
+        and _plain_now(now)
+        and _floor_minute(<double>now) == minute
+        and _plain_shares(shares)
+        and (location is None or (type(location) is str and location != ""))
+        and (queued is None or _plain_place(queued))
+        and (requeue is None or _plain_place(requeue))
+    )
+
+
 cdef class SlotCounts:
     """Every counter of one in-process store.
 
@@ -144,6 +189,15 @@ cdef class SlotCounts:
         :data:`REFUSED` or :data:`NOT_PLAIN`."""
         if not isinstance(ticket, tuple):  # an Admission is a tuple subclass
             raise TypeError(f"ticket is {type(ticket).__name__}; it must be a tuple")
+        if not _plain_ticket(<tuple>ticket):
+            return NOT_PLAIN
+        self._acquire()
+        try:
+            return self._admit(<tuple>ticket)
+        finally:
+            PyThread_release_lock(self._lock)
+
+    cdef object _admit(self, tuple ticket):
         (
             minute,
             group,
@@ -156,54 +210,7 @@ cdef class SlotCounts:
             location,
             queued,
             requeue,
-        ) = <tuple>ticket
-        if not (
-            type(minute) is int
-            and (group is None or type(group) is int)
-            and _plain_limit(cap)
-            and _plain_limit(minute_limit)
-            and _plain_limit(active_limit)
-            and type(session_expires) is int
-            and _plain_now(now)
-            and _floor_minute(<double>now) == minute
-            and _plain_shares(shares)
-            and (location is None or (type(location) is str and location != ""))
-            and (queued is None or _plain_place(queued))
-            and (requeue is None or _plain_place(requeue))
-        ):
-            return NOT_PLAIN
-        self._acquire()
-        try:
-            return self._admit(
-                minute,
-                group,
-                cap,
-                minute_limit,
-                active_limit,
-                session_expires,
-                now,
-                shares,
-                location,
-                queued,
-                requeue,
-            )
-        finally:
-            PyThread_release_lock(self._lock)
-
-    cdef object _admit(
-        self,
-        object minute,
-        object group,
-        object cap,
-        object minute_limit,
-        object active_limit,
-        object session_expires,
-        object now,
-        object shares,
-        object location,
-        object queued,
-        object requeue,
-    ):
+        ) = ticket
         self._advance(minute, now)
         if location is not None:
             seen = _get(self._traffic, minute, None)

@@ -71,6 +71,47 @@ def _plain_now(now: object) -> bool:
     return now.__class__ is float and now - now == 0.0
 
 
+def plain_ticket(ticket: tuple[Any, ...]) -> bool:
+    """Whether the 11 fields of an :class:`~lbkit.waitingroom.store.Admission` are plain, so
+    that :meth:`SlotCounts.admit` counts it as it is: exact ints for the minute, the group and
+    the seconds, ints >= 0 or None for the cap and limits, a finite float ``now`` in
+    ``minute`` (``floor(now / 60)``), a tuple of ``(non-empty str, int >= 0)`` shares, a
+    non-empty str or None for the location, ``(int, int)`` or None for the places.
+
+    Raises:
+        TypeError: ``ticket`` is not a tuple.
+    """
+    if not isinstance(ticket, tuple):
+        raise TypeError(f"ticket is {type(ticket).__name__}; it must be a tuple")
+    (
+        minute,
+        group,
+        cap,
+        minute_limit,
+        active_limit,
+        session_expires,
+        now,
+        shares,
+        location,
+        queued,
+        requeue,
+    ) = ticket
+    return (
+        minute.__class__ is int
+        and (group is None or group.__class__ is int)
+        and _plain_limit(cap)
+        and _plain_limit(minute_limit)
+        and _plain_limit(active_limit)
+        and session_expires.__class__ is int
+        and _plain_now(now)
+        and math.floor(now / _MINUTE) == minute
+        and _plain_shares(shares)
+        and (location is None or (location.__class__ is str and location != ""))
+        and (queued is None or _plain_place(queued))
+        and (requeue is None or _plain_place(requeue))
+    )
+
+
 class SlotCounts:
     """Every counter of one in-process store.
 
@@ -100,48 +141,10 @@ class SlotCounts:
         """One admission attempt (the fields of an
         :class:`~lbkit.waitingroom.store.Admission`, in order): :data:`ADMITTED`,
         :data:`REFUSED` or :data:`NOT_PLAIN`."""
-        (
-            minute,
-            group,
-            cap,
-            minute_limit,
-            active_limit,
-            session_expires,
-            now,
-            shares,
-            location,
-            queued,
-            requeue,
-        ) = ticket
-        if not (
-            minute.__class__ is int
-            and (group is None or group.__class__ is int)
-            and _plain_limit(cap)
-            and _plain_limit(minute_limit)
-            and _plain_limit(active_limit)
-            and session_expires.__class__ is int
-            and _plain_now(now)
-            and math.floor(now / _MINUTE) == minute
-            and _plain_shares(shares)
-            and (location is None or (location.__class__ is str and location != ""))
-            and (queued is None or _plain_place(queued))
-            and (requeue is None or _plain_place(requeue))
-        ):
+        if not plain_ticket(ticket):
             return NOT_PLAIN
         with self._lock:
-            return self._admit(
-                minute,
-                group,
-                cap,
-                minute_limit,
-                active_limit,
-                session_expires,
-                now,
-                shares,
-                location,
-                queued,
-                requeue,
-            )
+            return self._admit(*ticket)
 
     def renew(self, previous: int, expires: int, now: float) -> int:
         """Move one session from second ``previous`` to ``expires``: 0, or

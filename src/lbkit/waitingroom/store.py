@@ -197,25 +197,9 @@ def check_admission(ticket: object) -> Admission:
     if ticket.__class__ is not Admission:
         raise ArgumentTypeError(f"ticket is {type(ticket).__name__}; it must be an Admission")
     assert isinstance(ticket, Admission)
-    # A store checks every ticket, so the common one (the room's) is recognised with class
-    # identities and comparisons alone; anything else takes the path that names the fault.
-    minute, group, cap, minute_limit, active_limit, session_expires, now, shares = ticket[:8]
-    location, queued, requeue = ticket[8:]
-    if (
-        minute.__class__ is int
-        and (group is None or group.__class__ is int)
-        and (cap is None or (cap.__class__ is int and cap >= 0))
-        and (minute_limit is None or (minute_limit.__class__ is int and minute_limit >= 0))
-        and (active_limit is None or (active_limit.__class__ is int and active_limit >= 0))
-        and session_expires.__class__ is int
-        and now.__class__ is float
-        and -_LARGEST < now < _LARGEST
-        and math.floor(now / MINUTE) == minute
-        and (shares == () or _plain_shares(shares))
-        and (location is None or (location.__class__ is str and location != ""))
-        and (queued is None or _plain_place(queued))
-        and (requeue is None or _plain_place(requeue))
-    ):
+    # A store checks every ticket, so the common one (the room's) is recognised by the
+    # slotcounts kernel's plain_ticket; anything else takes the path that names the fault.
+    if _kernels.slotcounts.plain_ticket(ticket):
         return ticket
     _int(ticket.minute, "minute")
     if ticket.group is not None:
@@ -403,27 +387,6 @@ def _plain_ticket(ticket: Admission) -> Admission:
             place(ticket.queued),
             place(ticket.requeue),
         ),
-    )
-
-
-def _plain_shares(shares: object) -> bool:
-    return shares.__class__ is tuple and all(
-        share.__class__ is tuple
-        and len(share) == 2
-        and share[0].__class__ is str
-        and share[0] != ""
-        and share[1].__class__ is int
-        and share[1] >= 0
-        for share in shares
-    )
-
-
-def _plain_place(place: object) -> bool:
-    return (
-        place.__class__ is tuple
-        and len(place) == 2
-        and place[0].__class__ is int
-        and place[1].__class__ is int
     )
 
 
