@@ -46,6 +46,8 @@ nitpick_ignore = [
     ("py:mod", "re"),
     ("py:mod", "secrets"),
     ("py:class", "random.Random"),
+    # redis-py's client, in RedisStore's signature (the redis extra; no intersphinx offline).
+    ("py:class", "redis.Redis"),
     # The steering kernels are private (the pure kernel is their specification, see design):
     # SteeringContext.rng is annotated with the kernel generator, whichever path is in use, and
     # the policies' docstrings name the kernel functions they call.

@@ -50,6 +50,7 @@ import lbkit.waitingroom.config
 import lbkit.waitingroom.cookies
 import lbkit.waitingroom.distribution
 import lbkit.waitingroom.estimate
+import lbkit.waitingroom.redis_store
 import lbkit.waitingroom.room
 import lbkit.waitingroom.store
 
@@ -94,6 +95,7 @@ PUBLIC_MODULES = [
     lbkit.waitingroom.cookies,
     lbkit.waitingroom.estimate,
     lbkit.waitingroom.store,
+    lbkit.waitingroom.redis_store,
     lbkit.waitingroom.room,
 ]
 

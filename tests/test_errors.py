@@ -17,6 +17,7 @@ import lbkit.errors as errors
         (errors.UnknownServer, LookupError),
         (errors.ArgumentTypeError, TypeError),
         (errors.ExtensionUnavailable, ImportError),
+        (errors.StoreUnavailable, ConnectionError),
     ],
 )
 def test_every_error_is_an_lbkit_error_and_a_builtin(

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument
+from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, StoreUnavailable
 from lbkit.waitingroom import CookieSealer, Keyring, QueueCookie, WaitingRoomConfig
 from lbkit.waitingroom.allocator import MinutePlan
 from lbkit.waitingroom.room import REASONS, Decision, WaitingRoom
-from lbkit.waitingroom.store import Admission, MemoryStore
+from lbkit.waitingroom.store import Admission, MemoryStore, StoreSnapshot
 
 KEYS = Keyring({1: bytes(range(32))}, primary=1)
 T0 = 1_700_000_040.0  # the start of a minute
@@ -750,6 +750,7 @@ def test_tuple_field_orders_are_the_rooms() -> None:
         "status",
         "cookie_state",
         "cookie_error",
+        "store_error",
     )
     assert Admission._fields == (
         "minute",
@@ -764,3 +765,84 @@ def test_tuple_field_orders_are_the_rooms() -> None:
         "queued",
         "requeue",
     )
+
+
+# --- when the store cannot be reached ------------------------------------------------------------
+
+
+class FlakyStore:
+    """A MemoryStore that can be switched off: then every call raises StoreUnavailable, as a
+    RedisStore does when Redis does not answer."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("Redis did not answer for room 'room': timed out")
+
+    def snapshot(self, *, now: float) -> StoreSnapshot:
+        self._check()
+        return self.inner.snapshot(now=now)
+
+    def try_admit(self, ticket: Admission) -> bool:
+        self._check()
+        return self.inner.try_admit(ticket)
+
+    def renew(self, previous: int, expires: int, *, now: float) -> None:
+        self._check()
+        self.inner.renew(previous, expires, now=now)
+
+
+def test_store_down_closed_queues_new_users_and_keeps_sessions(impl: Any) -> None:
+    """Under the default "closed" policy, with the store down: new users and check-ins are
+    queued with a cookie, admitted users keep their sessions, and every such decision says
+    what happened in store_error."""
+    store = FlakyStore()
+    room = make_room(config(total=100, per_minute=10), store=store)
+    admitted = room.handle(None, now=T0 + 1.0)
+    queued_before = room.handle(None, now=T0 + 2.0)
+    assert admitted.reason == "admitted"
+    assert queued_before.store_error is None
+    store.down = True
+    new = room.handle(None, now=T0 + 3.0)
+    assert (new.action, new.reason, new.cookie is not None) == ("queue", "queued", True)
+    assert new.store_error == "Redis did not answer for room 'room': timed out"
+    session = room.handle(admitted.cookie, now=T0 + 4.0)
+    assert (session.action, session.reason) == ("admit", "session")
+    assert session.cookie_state is not None
+    assert session.cookie_state.expires_at == T0 + 4.0 + 300
+    assert session.store_error is not None
+    later = room.handle(None, now=T0 + 70.0)  # a new minute: the plan cannot be read either
+    assert (later.action, later.store_error is not None) == ("queue", True)
+    store.down = False
+    # The plan made without the store lives plan_ttl (1 s); the admission itself succeeds.
+    during = room.handle(None, now=T0 + 70.5)
+    assert (during.action, during.store_error is not None) == ("admit", True)
+    assert room.handle(None, now=T0 + 72.0).store_error is None
+
+
+def test_store_down_open_admits_up_to_the_emergency_budget_a_minute(impl: Any) -> None:
+    """Under "open", a room lets in at most emergency_budget users a minute without the store,
+    then queues; the budget is new each minute."""
+    store = FlakyStore()
+    room = make_room(config(), store=store, store_failure="open", emergency_budget=2)
+    store.down = True
+    first = [room.handle(None, now=T0 + 1.0 + i).action for i in range(4)]
+    assert first == ["admit", "admit", "queue", "queue"]
+    assert room.handle(None, now=T0 + 61.0).action == "admit"
+
+
+def test_store_failure_arguments() -> None:
+    """The policy and budget are checked when the room is built."""
+    with pytest.raises(ConfigError, match=r"^store_failure is 'maybe'; it must be one of closed"):
+        make_room(store_failure="maybe")
+    with pytest.raises(ArgumentTypeError, match=r"^store_failure is int; it must be a str$"):
+        make_room(store_failure=1)
+    with pytest.raises(ConfigError, match=r"^emergency_budget is -1; it must be >= 0$"):
+        make_room(store_failure="open", emergency_budget=-1)
+    with pytest.raises(ArgumentTypeError, match=r"^emergency_budget is float; it must be an int$"):
+        make_room(store_failure="open", emergency_budget=1.0)
+    with pytest.raises(ConfigError, match=r"^emergency_budget is 5 but store_failure is 'closed'"):
+        make_room(emergency_budget=5)

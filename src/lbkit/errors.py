@@ -25,6 +25,7 @@ __all__ = [
     "InvalidKey",
     "LbkitError",
     "NoHealthyEndpoint",
+    "StoreUnavailable",
     "UnknownServer",
 ]
 
@@ -76,6 +77,11 @@ class NoHealthyEndpoint(LbkitError, LookupError):
     def __init__(self, message: str, reasons: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.reasons = reasons
+
+
+class StoreUnavailable(LbkitError, ConnectionError):
+    """A waiting room's shared store (Redis) could not be reached or did not answer in time;
+    the call counted nothing. A room applies its ``store_failure`` policy."""
 
 
 class ArgumentTypeError(LbkitError, TypeError):

@@ -10,7 +10,9 @@ returns the user's sealed cookie and the page's status; it is built on:
 * :mod:`~lbkit.waitingroom.estimate`: the wait a queued user is shown;
 * :mod:`~lbkit.waitingroom.cookies`: the sealed queue cookie;
 * :mod:`~lbkit.waitingroom.store`: the counts the room's proxies share (``SlotStore``,
-  ``MemoryStore``).
+  ``MemoryStore``);
+* :mod:`~lbkit.waitingroom.redis_store`: those counts in Redis, for many proxies
+  (``RedisStore``, the ``redis`` extra).
 
 >>> from lbkit.waitingroom import WaitingRoom, WaitingRoomConfig
 >>> config = WaitingRoomConfig(total_active_users=1000, new_users_per_minute=200)
@@ -66,7 +68,15 @@ from lbkit.waitingroom.estimate import (
     status,
     whole_minutes,
 )
-from lbkit.waitingroom.room import ACTIONS, DISTRIBUTIONS, REASONS, Decision, WaitingRoom
+from lbkit.waitingroom.redis_store import RedisStore
+from lbkit.waitingroom.room import (
+    ACTIONS,
+    DISTRIBUTIONS,
+    REASONS,
+    STORE_FAILURES,
+    Decision,
+    WaitingRoom,
+)
 from lbkit.waitingroom.store import (
     ANYWHERE,
     HISTORY_MINUTES,
@@ -88,6 +98,7 @@ __all__ = [
     "REASONS",
     "SAME_SITE",
     "SECURE",
+    "STORE_FAILURES",
     "Admission",
     "BucketCounts",
     "CookieSealer",
@@ -102,6 +113,7 @@ __all__ = [
     "MinuteState",
     "QueueCookie",
     "RandomEstimate",
+    "RedisStore",
     "Release",
     "SlotStore",
     "StoreSnapshot",

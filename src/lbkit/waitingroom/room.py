@@ -60,8 +60,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
-from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, InvalidCookie
-from lbkit.waitingroom.allocator import MINUTE, MinutePlan, plan_minute
+from lbkit.errors import (
+    ArgumentTypeError,
+    ConfigError,
+    InvalidArgument,
+    InvalidCookie,
+    StoreUnavailable,
+)
+from lbkit.waitingroom.allocator import MINUTE, MinutePlan, MinuteState, plan_minute
 from lbkit.waitingroom.config import WaitingRoomConfig
 from lbkit.waitingroom.cookies import (
     MAX_COOKIE_LIFETIME,
@@ -83,7 +89,7 @@ from lbkit.waitingroom.estimate import (
 )
 from lbkit.waitingroom.store import ANYWHERE, Admission, MemoryStore, SlotStore
 
-__all__ = ["ACTIONS", "DISTRIBUTIONS", "REASONS", "Decision", "WaitingRoom"]
+__all__ = ["ACTIONS", "DISTRIBUTIONS", "REASONS", "STORE_FAILURES", "Decision", "WaitingRoom"]
 
 #: What a decision tells the proxy to do.
 ACTIONS: Final = ("admit", "queue", "reject")
@@ -100,6 +106,8 @@ REASONS: Final = (
 #: How a minute's slots are spent across locations (see :mod:`lbkit.waitingroom.distribution`):
 #: one counter per group for the whole room, one per location, or one per worker.
 DISTRIBUTIONS: Final = ("shared", "location", "worker")
+#: What a room does when its store cannot be reached (see ``store_failure``).
+STORE_FAILURES: Final = ("closed", "open")
 
 
 class Decision(NamedTuple):
@@ -120,6 +128,9 @@ class Decision(NamedTuple):
             this request (``None`` when rejected without one).
         cookie_error: the :class:`~lbkit.errors.InvalidCookie` reason when the request's cookie
             was refused (the user was then handled as a new user), else ``None``.
+        store_error: when the store could not be reached
+            (:class:`~lbkit.errors.StoreUnavailable`), its message, for the logs: the
+            decision was then made by the room's ``store_failure`` policy. ``None`` otherwise.
 
     A tuple, like :class:`~lbkit.waitingroom.store.Admission`, because a room makes one per
     request and a tuple costs a fraction of a class instance to build; it is immutable (use
@@ -139,6 +150,7 @@ class Decision(NamedTuple):
     status: Mapping[str, Any] | None = None
     cookie_state: QueueCookie | None = None
     cookie_error: str | None = None
+    store_error: str | None = None
 
     @property
     def admitted(self) -> bool:
@@ -160,6 +172,7 @@ class _Minute:
         "rate",
         "shared_wait",
         "statuses",
+        "store_error",
         "traffic",
         "until",
         "waiting",
@@ -173,8 +186,11 @@ class _Minute:
         until: float,
         rate: float | None,
         traffic: Mapping[str, int],
+        store_error: str | None = None,
     ) -> None:
         self.plan = plan
+        # Set when the plan was made without the store (it could not be reached).
+        self.store_error = store_error
         self.minute = plan.minute
         self.made_at = made_at
         # Reused until plan_ttl has passed or the minute ends, whichever is first: moment // 60
@@ -237,6 +253,15 @@ class WaitingRoom:
         let_in_alpha: the EWMA weight of the let-in rate the estimates divide by.
         nonce_source: the cookie nonces' source (see
             :class:`~lbkit.waitingroom.cookies.CookieSealer`); only for test vectors.
+        store_failure: what a request gets when the store cannot be reached
+            (:class:`~lbkit.errors.StoreUnavailable`, from a networked store such as
+            :class:`~lbkit.waitingroom.redis_store.RedisStore`): ``"closed"`` (the default)
+            queues everybody who is not admitted already; ``"open"`` also lets in up to
+            ``emergency_budget`` users a minute, counted by this room alone. Admitted users
+            keep their sessions either way, and the decision's ``store_error`` says what
+            happened. A plan that cannot be read is made from no counts, for ``plan_ttl``.
+        emergency_budget: under ``"open"``, the users this room (this process) may let in a
+            minute while the store is unavailable, an int >= 0.
 
     Raises:
         ConfigError: durations the cookie cannot hold (``session_duration`` or
@@ -269,6 +294,8 @@ class WaitingRoom:
         workers: Mapping[str, int] | None = None,
         let_in_alpha: float = 0.3,
         nonce_source: Callable[[int], bytes] | None = None,
+        store_failure: str = "closed",
+        emergency_budget: int = 0,
     ) -> None:
         if not isinstance(config, WaitingRoomConfig):
             raise ArgumentTypeError(
@@ -318,6 +345,29 @@ class WaitingRoom:
             self._workers = dict(workers)
         elif workers is not None:
             raise ConfigError(f"workers is set but distribution is {distribution!r}, not 'worker'")
+        if not isinstance(store_failure, str):
+            raise ArgumentTypeError(
+                f"store_failure is {type(store_failure).__name__}; it must be a str"
+            )
+        if store_failure not in STORE_FAILURES:
+            raise ConfigError(
+                f"store_failure is {store_failure!r}; it must be one of {', '.join(STORE_FAILURES)}"
+            )
+        if isinstance(emergency_budget, bool) or not isinstance(emergency_budget, int):
+            raise ArgumentTypeError(
+                f"emergency_budget is {type(emergency_budget).__name__}; it must be an int"
+            )
+        if emergency_budget < 0:
+            raise ConfigError(f"emergency_budget is {emergency_budget}; it must be >= 0")
+        if emergency_budget and store_failure != "open":
+            raise ConfigError(
+                f"emergency_budget is {emergency_budget} but store_failure is "
+                f"{store_failure!r}; only 'open' lets anybody in without the store"
+            )
+        self._store_failure = store_failure
+        self._emergency_budget = emergency_budget
+        # minute -> users let in under "open" while the store was unavailable
+        self._emergency: dict[int, int] = {}
         self._config = config
         self._sealer = CookieSealer.from_config(
             config, keys, primary=primary, nonce_source=nonce_source
@@ -423,6 +473,7 @@ class WaitingRoom:
                 status=self._status(current, None, config.refresh_interval, moment),
                 cookie_state=opened,
                 cookie_error=error,
+                store_error=current.store_error,
             )
         if opened is not None:
             due = opened.last_check_in + opened.refresh_interval
@@ -441,6 +492,7 @@ class WaitingRoom:
                         self._status(current, opened.bucket_id, wait, moment),  # status
                         opened,  # cookie_state
                         error,  # cookie_error
+                        current.store_error,  # store_error
                     ),
                 )
             bucket = opened.bucket_id
@@ -482,7 +534,13 @@ class WaitingRoom:
                 (bucket, -(-place_ends // 1000)),  # requeue
             ),
         )
-        if self._store.try_admit(ticket):
+        store_error = current.store_error
+        try:
+            let_in = self._store.try_admit(ticket)
+        except StoreUnavailable as failure:
+            store_error = str(failure)
+            let_in = self._let_in_without_store(current.minute)
+        if let_in:
             token, admitted = self._sealer.seal_milliseconds(
                 bucket, moment_ms, interval, session_ends, moment_ms
             )
@@ -497,6 +555,7 @@ class WaitingRoom:
                     None,  # status
                     admitted,  # cookie_state
                     error,  # cookie_error
+                    store_error,  # store_error
                 ),
             )
         token, queued = self._sealer.seal_milliseconds(
@@ -515,6 +574,7 @@ class WaitingRoom:
                 self._status(current, bucket, wait, moment),  # status
                 queued,  # cookie_state
                 error,  # cookie_error
+                store_error,  # store_error
             ),
         )
 
@@ -578,7 +638,13 @@ class WaitingRoom:
                 cookie_error=error,
             )
         ends = moment_ms + self._session_ms
-        self._store.renew(math.ceil(opened.expires_at), -(-ends // 1000), now=moment)
+        store_error = None
+        try:
+            self._store.renew(math.ceil(opened.expires_at), -(-ends // 1000), now=moment)
+        except StoreUnavailable as failure:
+            # The session is honoured all the same: an admitted user is never turned away
+            # because the store is down (it counts them again at their next renewal).
+            store_error = str(failure)
         sealed, renewed = self._sealer.reseal_milliseconds(opened, moment_ms, ends)
         return _new_tuple(
             Decision,
@@ -591,6 +657,7 @@ class WaitingRoom:
                 None,  # status
                 renewed,  # cookie_state
                 error,  # cookie_error
+                store_error,  # store_error
             ),
         )
 
@@ -598,22 +665,48 @@ class WaitingRoom:
         """A plan for ``moment``: made from a store snapshot (handle reuses the current one
         while ``made_at <= moment < until``)."""
         with self._lock:
-            snapshot = self._store.snapshot(now=moment)
-            plan = plan_minute(self._config, snapshot.state, now=moment)
+            store_error = None
+            try:
+                snapshot = self._store.snapshot(now=moment)
+            except StoreUnavailable as failure:
+                # A plan from no counts: the store still enforces every limit on each
+                # admission once it answers again, and until then store_failure decides.
+                store_error = str(failure)
+                state = MinuteState(math.floor(moment / MINUTE))
+                traffic: Mapping[str, int] = {}
+            else:
+                state = snapshot.state
+                traffic = snapshot.traffic
+            plan = plan_minute(self._config, state, now=moment)
             let_in = self._let_in
-            for minute, admitted in snapshot.admitted_by_minute.items():
-                last = let_in.last_minute
-                if minute < plan.minute and (last is None or minute > last):
-                    let_in.record(minute, admitted)
+            if store_error is None:
+                for minute, admitted in snapshot.admitted_by_minute.items():
+                    last = let_in.last_minute
+                    if minute < plan.minute and (last is None or minute > last):
+                        let_in.record(minute, admitted)
             current = _Minute(
                 plan,
                 made_at=moment,
                 until=moment + self._plan_ttl,
                 rate=let_in.rate_at(plan.minute),
-                traffic=snapshot.traffic,
+                traffic=traffic,
+                store_error=store_error,
             )
             self._current = current
         return current
+
+    def _let_in_without_store(self, minute: int) -> bool:
+        """Under ``store_failure="open"``, whether this room may still let a user in this
+        minute without the store (and count them); under ``"closed"``, never."""
+        if self._store_failure != "open":
+            return False
+        with self._lock:
+            used = self._emergency.get(minute, 0)
+            if used >= self._emergency_budget:
+                return False
+            # Only this minute's count matters: the older ones are dropped.
+            self._emergency = {minute: used + 1}
+            return True
 
     def _shares(
         self,
