@@ -9,6 +9,8 @@ conftest files of the paths it starts from; test-only fixtures live in ``tests/c
   exercised on both paths. A missing compiled kernel makes the ``fast`` run fail, not skip: a
   build that silently lost its extension must not pass.
 * ``--no-fast`` (or ``LBKIT_NO_EXTENSIONS=1`` in the environment) runs the pure flavour only.
+* ``redis_url`` starts a redis-server of its own for the session (the RedisStore tests and
+  benchmarks), skipped when none can be started, a failure under ``LBKIT_REQUIRE_REDIS=1``.
 * ``HYPOTHESIS_PROFILE=thorough`` runs many more examples; the default profile is quick and
   derandomized, so a run is reproducible.
 """
@@ -16,6 +18,11 @@ conftest files of the paths it starts from; test-only fixtures live in ``tests/c
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -113,3 +120,45 @@ def fast_kernels(request: pytest.FixtureRequest) -> dict[str, ModuleType]:
 def pure_kernels() -> dict[str, ModuleType]:
     """The reference kernels by name."""
     return _kernels.load("pure")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server of its own on a free loopback port, for the session, as a URL. Skipped,
+    saying why, only when none can be started here: no redis-server (``.ci/run`` installs
+    Debian's) or no redis-py (the ``redis`` extra); with ``LBKIT_REQUIRE_REDIS=1`` (set by
+    ``.ci/run``) that is a failure instead."""
+    required = os.environ.get("LBKIT_REQUIRE_REDIS", "") not in ("", "0")
+    give_up = pytest.fail if required else pytest.skip
+    try:
+        import redis
+    except ImportError:
+        give_up("redis-py is not installed (pip install '.[redis]'); Redis tests skipped")
+    binary = os.environ.get("LBKIT_REDIS_SERVER") or shutil.which("redis-server")
+    if binary is None:
+        give_up("no redis-server on PATH (apt-get install redis-server); Redis tests skipped")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    give_up(f"{binary} did not start on port {port}; Redis tests skipped")
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

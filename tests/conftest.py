@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -65,45 +62,3 @@ def fast_switching() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(interval)
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A redis-server of its own on a free loopback port, for the session, as a URL. Skipped,
-    saying why, only when none can be started here: no redis-server (``.ci/run`` installs
-    Debian's) or no redis-py (the ``redis`` extra); with ``LBKIT_REQUIRE_REDIS=1`` (set by
-    ``.ci/run``) that is a failure instead."""
-    required = os.environ.get("LBKIT_REQUIRE_REDIS", "") not in ("", "0")
-    give_up = pytest.fail if required else pytest.skip
-    try:
-        import redis
-    except ImportError:
-        give_up("redis-py is not installed (pip install '.[redis]'); Redis tests skipped")
-    binary = os.environ.get("LBKIT_REDIS_SERVER") or shutil.which("redis-server")
-    if binary is None:
-        give_up("no redis-server on PATH (apt-get install redis-server); Redis tests skipped")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10.0
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    give_up(f"{binary} did not start on port {port}; Redis tests skipped")
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
