@@ -77,19 +77,30 @@ _EXACT: Final = 2**53
 
 # --- the scripts --------------------------------------------------------------------------
 #
-# ARGV[1] is the key prefix, ARGV[2] HISTORY_MINUTES, ARGV[3] keep_for; the rest is the call's.
+# ARGV[1] is the key prefix; ARGV[2] the call's numbers, comma-separated, HISTORY_MINUTES and
+# keep_for first; strings (a location, share names) follow as arguments of their own.
 # Ints travel as decimal strings and are used as such in key and field names (so "12" and
 # "12.0" never name two fields); they are turned into numbers only to be compared. The
 # functions below are the slotcounts kernel's helpers, line for line.
 
 _PRELUDE: Final = r"""
 local P = ARGV[1]
-local HISTORY = tonumber(ARGV[2])
-local KEEP = tonumber(ARGV[3])
+-- The call's numbers, comma-separated in ARGV[2] (one argument instead of a dozen: each
+-- argument costs the client more to encode than the script costs the server to read).
+local N = {}
+for field in string.gmatch(ARGV[2] .. ",", "([^,]*),") do N[#N + 1] = field end
+local HISTORY = tonumber(N[1])
+local KEEP = tonumber(N[2])
 local CHUNK = 1000
 
+-- A key gets its time to live when it is made (the first increment); the snapshot, which
+-- every room reads at least once a minute, renews all of them.
 local function keep(key)
   redis.call("EXPIRE", key, KEEP)
+end
+
+local function keep_new(key, count)
+  if count == 1 then keep(key) end
 end
 
 local function sweep_sessions(now)
@@ -130,20 +141,19 @@ local function add_session(expires, now)
   if tonumber(expires) <= now then return end
   if redis.call("HINCRBY", P .. "sessions", expires, 1) == 1 then
     redis.call("ZADD", P .. "session_seconds", expires, expires)
+    keep(P .. "sessions")
+    keep(P .. "session_seconds")
   end
-  redis.call("INCR", P .. "active")
-  keep(P .. "sessions")
-  keep(P .. "session_seconds")
-  keep(P .. "active")
+  keep_new(P .. "active", redis.call("INCR", P .. "active"))
 end
 
 local function place(bucket, second, now)
   if tonumber(second) <= now then return end
   local key = P .. "places:" .. bucket
-  redis.call("HINCRBY", key, second, 1)
-  redis.call("ZADD", P .. "buckets", bucket, bucket)
-  keep(key)
-  keep(P .. "buckets")
+  if redis.call("HINCRBY", key, second, 1) == 1 then
+    keep(key)
+    if redis.call("ZADD", P .. "buckets", bucket, bucket) == 1 then keep(P .. "buckets") end
+  end
 end
 
 local function unplace(bucket, second)
@@ -157,23 +167,25 @@ local function unplace(bucket, second)
 end
 """
 
-# ARGV[4..]: minute, group ("n" for new users), cap, minute_limit, active_limit ("" for none),
-# session_expires, now, location, queued bucket and second, requeue bucket and second ("" for
-# none), the number of shares, then each share's name and budget. Returns 1 or 0.
+# Numbers (ARGV[2], after HISTORY and KEEP): minute, group ("n" for new users), cap,
+# minute_limit, active_limit ("" for none), session_expires, now, queued bucket and second,
+# requeue bucket and second ("" for none), then each share's budget. ARGV[3]: the location
+# ("" for none); ARGV[4..]: the shares' names. Returns 1 or 0.
 _ADMIT: Final = (
     _PRELUDE
     + r"""
-local minute, group = ARGV[4], ARGV[5]
-local cap, minute_limit, active_limit = ARGV[6], ARGV[7], ARGV[8]
-local session_expires, now, location = ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local queued_bucket, queued_second = ARGV[12], ARGV[13]
-local requeue_bucket, requeue_second = ARGV[14], ARGV[15]
-local shares = tonumber(ARGV[16])
+local minute, group = N[3], N[4]
+local cap, minute_limit, active_limit = N[5], N[6], N[7]
+local session_expires, now = N[8], tonumber(N[9])
+local queued_bucket, queued_second = N[10], N[11]
+local requeue_bucket, requeue_second = N[12], N[13]
+local location = ARGV[3]
+local shares = #ARGV - 3
 
 advance(minute, now)
 if location ~= "" then
-  redis.call("HINCRBY", P .. "traffic:" .. minute, location, 1)
-  keep(P .. "traffic:" .. minute)
+  keep_new(P .. "traffic:" .. minute,
+           redis.call("HINCRBY", P .. "traffic:" .. minute, location, 1))
 end
 local groups = P .. "groups:" .. minute
 local admitted = tonumber(redis.call("HGET", groups, group) or "0")
@@ -185,10 +197,10 @@ local allowed = (cap == "" or admitted < tonumber(cap))
 local share = nil
 if allowed and shares > 0 then
   allowed = false
-  for index = 0, shares - 1 do
-    local field = group .. "|" .. ARGV[17 + 2 * index]
+  for index = 1, shares do
+    local field = group .. "|" .. ARGV[3 + index]
     local used = tonumber(redis.call("HGET", P .. "shares:" .. minute, field) or "0")
-    if used < tonumber(ARGV[18 + 2 * index]) then
+    if used < tonumber(N[13 + index]) then
       share = field
       allowed = true
       break
@@ -202,13 +214,10 @@ if not allowed then
   end
   return 0
 end
-redis.call("HINCRBY", groups, group, 1)
-redis.call("INCR", P .. "total:" .. minute)
-keep(groups)
-keep(P .. "total:" .. minute)
+keep_new(groups, redis.call("HINCRBY", groups, group, 1))
+keep_new(P .. "total:" .. minute, redis.call("INCR", P .. "total:" .. minute))
 if share then
-  redis.call("HINCRBY", P .. "shares:" .. minute, share, 1)
-  keep(P .. "shares:" .. minute)
+  keep_new(P .. "shares:" .. minute, redis.call("HINCRBY", P .. "shares:" .. minute, share, 1))
 end
 if queued_bucket ~= "" then unplace(queued_bucket, queued_second) end
 add_session(session_expires, now)
@@ -216,11 +225,11 @@ return 1
 """
 )
 
-# ARGV[4..]: previous, expires, now.
+# Numbers: previous, expires, now.
 _RENEW: Final = (
     _PRELUDE
     + r"""
-local previous, expires, now = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local previous, expires, now = N[3], N[4], tonumber(N[5])
 sweep_sessions(now)
 local count = tonumber(redis.call("HGET", P .. "sessions", previous) or "0")
 -- A lapsed second was swept already: there is nothing to move from.
@@ -238,13 +247,19 @@ return 0
 """
 )
 
-# ARGV[4..]: minute, now. Returns {active, groups, buckets, traffic, history}, the dicts as
-# flat field/value lists and buckets as {bucket, flat list} pairs, oldest first.
+# Numbers: minute, now. Returns {active, groups, buckets, traffic, history}, the dicts as flat
+# field/value lists and buckets as {bucket, flat list} pairs, oldest first. Renews the time
+# to live of every key of the room it reads.
 _SNAPSHOT: Final = (
     _PRELUDE
     + r"""
-local minute, now = ARGV[4], tonumber(ARGV[5])
+local minute, now = N[3], tonumber(N[4])
 advance(minute, now)
+for _, name in ipairs({"groups:" .. minute, "total:" .. minute, "shares:" .. minute,
+                       "traffic:" .. minute, "buckets", "sessions", "session_seconds",
+                       "active", "newest"}) do
+  keep(P .. name)
+end
 local groups = redis.call("HGETALL", P .. "groups:" .. minute)
 local buckets = {}
 for _, bucket in ipairs(redis.call("ZRANGE", P .. "buckets", 0, -1)) do
@@ -260,6 +275,7 @@ for _, bucket in ipairs(redis.call("ZRANGE", P .. "buckets", 0, -1)) do
     end
   end
   if #live > 0 then
+    keep(key)
     buckets[#buckets + 1] = {bucket, live}
     for start = 1, #lapsed, CHUNK do
       redis.call("HDEL", key, unpack(lapsed, start, math.min(start + CHUNK - 1, #lapsed)))
@@ -336,7 +352,7 @@ class RedisStore:
         self._client = client
         self._room_id = room_id
         self._prefix = self.key_prefix(room_id)
-        self._common = (self._prefix, HISTORY_MINUTES, keep_for)
+        self._common = f"{HISTORY_MINUTES},{keep_for}"
         self._admit = client.register_script(_ADMIT)
         self._renew = client.register_script(_RENEW)
         self._snapshot = client.register_script(_SNAPSHOT)
@@ -453,7 +469,7 @@ class RedisStore:
             _exact(value, name)
         queued_bucket, queued_second = _place(ticket.queued, "queued")
         requeue_bucket, requeue_second = _place(ticket.requeue, "requeue")
-        arguments: list[object] = [
+        numbers: list[object] = [
             ticket.minute,
             "n" if ticket.group is None else int(ticket.group),
             _optional(ticket.cap),
@@ -461,16 +477,16 @@ class RedisStore:
             _optional(ticket.active_limit),
             int(ticket.session_expires),
             repr(_exact_now(ticket.now)),
-            "" if ticket.location is None else str(ticket.location),
             queued_bucket,
             queued_second,
             requeue_bucket,
             requeue_second,
-            len(ticket.shares),
         ]
+        names = ["" if ticket.location is None else str(ticket.location)]
         for name, budget in ticket.shares:
-            arguments += [str(name), _exact(budget, f"the budget of share {name!r}")]
-        return int(self._run(self._admit, arguments)) == 1
+            numbers.append(_exact(budget, f"the budget of share {name!r}"))
+            names.append(str(name))
+        return int(self._run(self._admit, numbers, names)) == 1
 
     def renew(self, previous: int, expires: int, *, now: float) -> None:
         """Move one session from second ``previous`` to ``expires`` (see
@@ -492,11 +508,13 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore(room_id={self._room_id!r})"
 
-    def _run(self, script: Any, arguments: Sequence[object]) -> Any:
+    def _run(self, script: Any, numbers: Sequence[object], strings: Sequence[str] = ()) -> Any:
         import redis.exceptions  # the redis extra; a client exists, so it is installed
 
+        # One argument for every number of the call (see _PRELUDE), the strings after it.
+        packed = ",".join([self._common, *map(str, numbers)])
         try:
-            return script(args=[*self._common, *arguments])
+            return script(args=[self._prefix, packed, *strings])
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             raise StoreUnavailable(
                 f"Redis did not answer for room {self._room_id!r}: {error}"
