@@ -319,7 +319,7 @@ class MemoryStore:
         # is counted by a second call: atomic on its own, like the first would have been.
         outcome = self._counts.admit(ticket)
         if outcome == _NOT_PLAIN:
-            plain = _plain_ticket(check_admission(ticket))
+            plain = _made_plain(check_admission(ticket))
             outcome = self._counts.admit(plain)
             assert outcome != _NOT_PLAIN, plain
         return outcome == _ADMITTED
@@ -362,7 +362,7 @@ _NOT_PLAIN: Final = _kernels.slotcounts.NOT_PLAIN
 _new_tuple = tuple.__new__
 
 
-def _plain_ticket(ticket: Admission) -> Admission:
+def _made_plain(ticket: Admission) -> Admission:
     """A checked ticket with every field of its exact plain type (int subclasses as ints, an
     int ``now`` as a float, str subclasses as str): what the slotcounts kernel counts."""
 
