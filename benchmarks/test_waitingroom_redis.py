@@ -4,6 +4,9 @@ One group, **waiting room on Redis**, against the redis-server the ``redis_url``
 on loopback (the group is skipped, saying why, when none can be started). The baseline is a
 bare ``INCR`` round trip from the same client: the least any shared counter costs. Beside it:
 
+* **INCR on a kept connection**: the same command written and read on one connection
+  without redis-py's command layer, the way ``RedisStore`` sends its scripts: the floor of a
+  round trip from Python;
 * **try_admit round trip**: ``RedisStore.try_admit`` of a room's ticket (one script, one
   round trip, the only network call of a decision); the bar is at most 1.5 times the
   ``INCR`` round trip;
@@ -68,6 +71,31 @@ def test_incr_round_trip(
 
     benchmark(many)
     assert int(client.get("lbkit:bench:incr")) >= calls
+
+
+@GROUP
+def test_incr_on_a_kept_connection(
+    benchmark: BenchmarkFixture, pytestconfig: pytest.Config, redis_url: str
+) -> None:
+    """The floor: one INCR written and read on a kept connection, as RedisStore calls its
+    scripts, without redis-py's command layer."""
+    calls = count(pytestconfig)
+    client = client_for(redis_url)
+    connection = client.connection_pool.get_connection()
+    command = [b"*2\r\n$4\r\nINCR\r\n$16\r\nlbkit:bench:kept\r\n"]
+    describe(benchmark, "bare INCR on a kept connection (no command layer)", calls)
+    replies: list[int] = []
+
+    def many() -> None:
+        replies.clear()
+        for _ in range(calls):
+            connection.send_packed_command(command, False)
+            replies.append(connection.read_response())
+
+    benchmark(many)
+    assert replies == sorted(replies)
+    assert replies[-1] >= calls
+    client.close()
 
 
 @GROUP

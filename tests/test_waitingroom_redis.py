@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -155,17 +157,20 @@ def test_keys_are_the_rooms_own_and_expire(client: Any) -> None:
     store.try_admit(ticket(cap=0, requeue=(10, 900)))
     store.renew(900, 960, now=601.0)
     keys = [key.decode() for key in client.scan_iter(match=f"lbkit:wr:{{{room}}}:*")]
-    assert {key.split(":", 3)[3] for key in keys} >= {
-        "groups:10",
-        "total:10",
-        "shares:10",
-        "traffic:10",
-        "newest",
+    assert {key.split(":", 3)[3] for key in keys} == {
+        "room",
+        "minute:10",
         "places:10",
         "buckets",
         "sessions",
         "session_seconds",
-        "active",
+    }
+    fields = client.hgetall(RedisStore.key_prefix(room) + "minute:10")
+    assert fields == {b"g:1": b"1", b"total": b"1", b"s:1|ams": b"1", b"t:ams": b"1"}
+    assert client.hgetall(RedisStore.key_prefix(room) + "room") == {
+        b"newest": b"10",
+        b"active": b"1",
+        b"lapse": b"900",
     }
     assert all(0 < client.ttl(key) <= 7200 for key in keys)
     other = RedisStore(client, room_id=new_room_id())
@@ -191,8 +196,94 @@ def test_old_minutes_and_lapsed_counts_are_dropped(client: Any) -> None:
     assert snapshot.state.active_users == 0
     assert snapshot.state.buckets == ()
     names = {key.decode().split(":", 3)[3] for key in client.scan_iter(match=f"*{{{room}}}*")}
-    assert names == {"newest", "active"}  # the active users' counter, at 0
-    assert client.get(RedisStore.key_prefix(room) + "active") == b"0"
+    assert names == {"room"}  # the newest minute and the active users, at 0
+    assert client.hgetall(RedisStore.key_prefix(room) + "room") == {
+        b"newest": b"20",
+        b"active": b"0",
+    }
+
+
+def test_a_redis_that_forgot_the_scripts_is_taught_again(client: Any) -> None:
+    """After SCRIPT FLUSH (as after a restart) the next call loads its script and counts once."""
+    store = RedisStore(client, room_id=new_room_id())
+    assert store.try_admit(ticket(requeue=(10, 900)))
+    client.script_flush()
+    assert store.try_admit(ticket(601.0, requeue=(10, 901)))
+    client.script_flush()
+    store.renew(900, 950, now=602.0)
+    client.script_flush()
+    assert store.snapshot(now=603.0).state.active_users == 2
+
+
+def test_a_connection_the_server_closed_is_replaced(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection the server dropped while it sat idle (a restart, the server's idle
+    timeout) is noticed before the next call, which connects again and counts once; under
+    load (no idle time) the check is skipped, and a dropped connection costs one call."""
+    from lbkit.waitingroom import redis_store
+
+    store = RedisStore(client, room_id=new_room_id())
+    assert store.try_admit(ticket())
+    monkeypatch.setattr(redis_store, "_IDLE_SECONDS", -1.0)  # every connection counts as idle
+    client.client_kill_filter(_type="normal", skipme=True)
+    assert store.try_admit(ticket(601.0))
+    assert store.snapshot(now=602.0).state.active_users == 2
+    monkeypatch.setattr(redis_store, "_IDLE_SECONDS", math.inf)  # never checked
+    client.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(StoreUnavailable, match="Redis did not answer for room 'test-"):
+        store.try_admit(ticket(603.0))
+    assert store.snapshot(now=604.0).state.active_users == 2  # nothing counted, reconnected
+
+
+def test_threads_have_connections_of_their_own(client: Any) -> None:
+    """Threads sharing one store each talk on their own connection: every call is answered
+    and counted once, with no reply read by the wrong thread."""
+    store = RedisStore(client, room_id=new_room_id())
+    threads, calls = 8, 50
+
+    def admit_many(offset: int) -> list[bool]:
+        return [
+            store.try_admit(ticket(600.0 + offset + index / 1000, session_expires=900 + offset))
+            for index in range(calls)
+        ]
+
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = [outcome for batch in pool.map(admit_many, range(threads)) for outcome in batch]
+    assert outcomes == [True] * threads * calls
+    snapshot = store.snapshot(now=609.0)
+    assert snapshot.state.active_users == threads * calls
+    assert snapshot.state.admitted_new == threads * calls
+
+
+def _admit_in_child(url: str, room_id: str, store: RedisStore, results: Any) -> None:
+    results.put(
+        (
+            store.try_admit(ticket(601.0)),
+            RedisStore.from_url(url, room_id=room_id).snapshot(now=602.0).state.active_users,
+        )
+    )
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method"
+)
+def test_a_forked_child_makes_its_own_connection(redis_url: str, client: Any) -> None:
+    """A store used before a fork works in the child on a connection of the child's own; the
+    parent's connection goes on answering the parent."""
+    room_id = new_room_id()
+    store = RedisStore(client, room_id=room_id)
+    assert store.try_admit(ticket())
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_admit_in_child, args=(redis_url, room_id, store, results))
+    child.start()
+    admitted, seen = results.get(timeout=30)
+    child.join(30)
+    assert child.exitcode == 0
+    assert (admitted, seen) == (True, 2)
+    assert store.try_admit(ticket(603.0))
+    assert store.snapshot(now=604.0).state.active_users == 3
 
 
 def test_unreachable_redis_is_store_unavailable() -> None:

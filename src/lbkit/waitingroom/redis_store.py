@@ -15,17 +15,23 @@ one Redis Cluster hash slot, so the scripts may touch all of its keys:
 =================================  ========  ===================================================
 key                                type      holds
 =================================  ========  ===================================================
-``…:groups:<minute>``              hash      admissions by group (a bucket, or ``n`` for new)
-``…:total:<minute>``               string    admissions of the minute
-``…:shares:<minute>``              hash      admissions by ``<group>|<share name>``
-``…:traffic:<minute>``             hash      users seen by location
-``…:newest``                       string    the newest minute seen (older minutes are dropped)
+``…:room``                         hash      ``newest``: the newest minute seen (older minutes
+                                             are dropped); ``active``: the live sessions, the
+                                             active users; ``lapse``: a second before which no
+                                             session lapses (sessions are swept from then on)
+``…:minute:<minute>``              hash      ``total``: the minute's admissions; ``g:<group>``:
+                                             by group (a bucket, or ``n`` for new users);
+                                             ``s:<group>|<share>``: by share; ``t:<location>``:
+                                             users seen by location
 ``…:places:<bucket>``              hash      queued places by the second they lapse
 ``…:buckets``                      zset      the buckets with places, scored by bucket
 ``…:sessions``                     hash      sessions by the second they lapse
 ``…:session_seconds``              zset      those seconds, for sweeping in order
-``…:active``                       string    the live sessions: the active users
 =================================  ========  ===================================================
+
+Each script reads the room hash with one ``HMGET`` and a minute's counts with another: inside
+a script, every ``redis.call`` costs the server about as much again as the command's own
+work, so an admission makes six of them (two reads, four increments).
 
 Counts of a minute more than :data:`~lbkit.waitingroom.store.HISTORY_MINUTES` behind the
 newest are deleted as minutes pass, and lapsed sessions and places as time passes, by the
@@ -49,7 +55,11 @@ that the caller could not know about: a script runs whole or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import threading
+import time
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -77,74 +87,84 @@ _EXACT: Final = 2**53
 
 # --- the scripts --------------------------------------------------------------------------
 #
-# ARGV[1] is the key prefix; ARGV[2] the call's numbers, comma-separated, HISTORY_MINUTES and
-# keep_for first; strings (a location, share names) follow as arguments of their own.
-# Ints travel as decimal strings and are used as such in key and field names (so "12" and
-# "12.0" never name two fields); they are turned into numbers only to be compared. The
-# functions below are the slotcounts kernel's helpers, line for line.
+# ARGV[1] is the key prefix; the call's values follow, one argument each, ints as decimal
+# strings. Ints are used as such in key and field names (so "12" and "12.0" never name two
+# fields) and turned into numbers only to be compared. HISTORY and KEEP are written into the
+# text of each store's scripts. The functions below are the slotcounts kernel's helpers, in
+# fewer commands: inside a script each redis.call costs about as much as the work it does, so
+# the room's scalars share one hash read with one HMGET, and a minute's counts another.
 
 _PRELUDE: Final = r"""
 local P = ARGV[1]
--- The call's numbers, comma-separated in ARGV[2] (one argument instead of a dozen: each
--- argument costs the client more to encode than the script costs the server to read).
-local N = {}
-for field in string.gmatch(ARGV[2] .. ",", "([^,]*),") do N[#N + 1] = field end
-local HISTORY = tonumber(N[1])
-local KEEP = tonumber(N[2])
+local ROOM, SESSIONS, SECONDS = P .. "room", P .. "sessions", P .. "session_seconds"
 local CHUNK = 1000
 
--- A key gets its time to live when it is made (the first increment); the snapshot, which
--- every room reads at least once a minute, renews all of them.
+-- A key gets its time to live when it is made; the snapshot, which every room reads at least
+-- once a minute, renews all of them.
 local function keep(key)
   redis.call("EXPIRE", key, KEEP)
 end
 
-local function keep_new(key, count)
-  if count == 1 then keep(key) end
+-- The room hash: the newest minute seen, the active users, and "lapse", a second before
+-- which no session lapses (a lower bound: sessions are swept only once now reaches it).
+local function room_state()
+  local fields = redis.call("HMGET", ROOM, "newest", "active", "lapse")
+  return fields[1], tonumber(fields[2] or "0"), fields[3], not (fields[1] or fields[2])
 end
 
-local function sweep_sessions(now)
+-- Drops lapsed sessions; the active users left, and the new lower bound.
+local function sweep(now, active)
   while true do
-    local lapsed = redis.call("ZRANGEBYSCORE", P .. "session_seconds", "-inf", now,
-                              "LIMIT", 0, CHUNK)
-    if #lapsed == 0 then return end
-    local counts = redis.call("HMGET", P .. "sessions", unpack(lapsed))
-    local total = 0
-    for _, count in ipairs(counts) do
-      if count then total = total + tonumber(count) end
+    local lapsed = redis.call("ZRANGEBYSCORE", SECONDS, "-inf", now, "LIMIT", 0, CHUNK)
+    if #lapsed == 0 then break end
+    for _, count in ipairs(redis.call("HMGET", SESSIONS, unpack(lapsed))) do
+      if count then active = active - tonumber(count) end
     end
-    redis.call("HDEL", P .. "sessions", unpack(lapsed))
-    redis.call("ZREM", P .. "session_seconds", unpack(lapsed))
-    if total > 0 then redis.call("DECRBY", P .. "active", total) end
+    redis.call("HDEL", SESSIONS, unpack(lapsed))
+    redis.call("ZREM", SECONDS, unpack(lapsed))
   end
+  local first = redis.call("ZRANGE", SECONDS, 0, 0)[1]
+  if first then
+    redis.call("HSET", ROOM, "active", string.format("%d", active), "lapse", first)
+  else
+    redis.call("HSET", ROOM, "active", string.format("%d", active))
+    redis.call("HDEL", ROOM, "lapse")
+  end
+  return active, first
 end
 
+-- Moves to minute m (dropping minutes more than HISTORY behind the newest) and sweeps:
+-- the active users and the lapse bound.
 local function advance(minute, now)
+  local newest, active, lapse = room_state()
   local m = tonumber(minute)
-  local newest = redis.call("GET", P .. "newest")
-  if not newest or m > tonumber(newest) then
-    redis.call("SET", P .. "newest", minute, "EX", KEEP)
-    if newest then
-      -- Only minutes from newest - HISTORY to newest can still have keys.
-      local last = math.min(tonumber(newest), m - HISTORY - 1)
-      for old = tonumber(newest) - HISTORY, last do
-        local name = string.format("%d", old)
-        redis.call("DEL", P .. "groups:" .. name, P .. "total:" .. name,
-                   P .. "shares:" .. name, P .. "traffic:" .. name)
-      end
+  if not newest then
+    redis.call("HSET", ROOM, "newest", minute)
+    keep(ROOM)
+  elseif m > tonumber(newest) then
+    redis.call("HSET", ROOM, "newest", minute)
+    -- Only minutes from newest - HISTORY to newest can still have keys.
+    for old = tonumber(newest) - HISTORY, math.min(tonumber(newest), m - HISTORY - 1) do
+      redis.call("DEL", P .. "minute:" .. string.format("%d", old))
     end
   end
-  sweep_sessions(now)
+  if lapse and tonumber(lapse) <= now then active, lapse = sweep(now, active) end
+  return active, lapse
 end
 
-local function add_session(expires, now)
-  if tonumber(expires) <= now then return end
-  if redis.call("HINCRBY", P .. "sessions", expires, 1) == 1 then
-    redis.call("ZADD", P .. "session_seconds", expires, expires)
-    keep(P .. "sessions")
-    keep(P .. "session_seconds")
+-- One session more, lapsing at second expires; the change to the active users (0 or 1).
+local function add_session(expires, now, lapse)
+  local second = tonumber(expires)
+  if second <= now then return 0 end
+  if redis.call("HINCRBY", SESSIONS, expires, 1) == 1 then
+    redis.call("ZADD", SECONDS, expires, expires)
+    -- The room hash must outlive the sessions: its "lapse" bounds them.
+    keep(SESSIONS)
+    keep(SECONDS)
+    keep(ROOM)
+    if not lapse or second < tonumber(lapse) then redis.call("HSET", ROOM, "lapse", expires) end
   end
-  keep_new(P .. "active", redis.call("INCR", P .. "active"))
+  return 1
 end
 
 local function place(bucket, second, now)
@@ -165,43 +185,44 @@ local function unplace(bucket, second)
     redis.call("HDEL", key, second)
   end
 end
+
+-- Adds one to a field of a minute's hash; the hash is given its time to live when the field
+-- is made.
+local function count(key, field)
+  if redis.call("HINCRBY", key, field, 1) == 1 then keep(key) end
+end
 """
 
-# Numbers (ARGV[2], after HISTORY and KEEP): minute, group ("n" for new users), cap,
-# minute_limit, active_limit ("" for none), session_expires, now, queued bucket and second,
-# requeue bucket and second ("" for none), then each share's budget. ARGV[3]: the location
-# ("" for none); ARGV[4..]: the shares' names. Returns 1 or 0.
+# ARGV[2..]: minute, group ("n" for new users), cap, minute_limit, active_limit ("" for
+# none), session_expires, now, queued bucket and second, requeue bucket and second ("" for
+# none), location (""), the number of shares, then each share's name and budget. Returns 1
+# or 0.
 _ADMIT: Final = (
     _PRELUDE
     + r"""
-local minute, group = N[3], N[4]
-local cap, minute_limit, active_limit = N[5], N[6], N[7]
-local session_expires, now = N[8], tonumber(N[9])
-local queued_bucket, queued_second = N[10], N[11]
-local requeue_bucket, requeue_second = N[12], N[13]
-local location = ARGV[3]
-local shares = #ARGV - 3
+local minute, group = ARGV[2], ARGV[3]
+local cap, minute_limit, active_limit = ARGV[4], ARGV[5], ARGV[6]
+local session_expires, now = ARGV[7], tonumber(ARGV[8])
+local queued_bucket, queued_second = ARGV[9], ARGV[10]
+local requeue_bucket, requeue_second = ARGV[11], ARGV[12]
+local location, shares = ARGV[13], tonumber(ARGV[14])
 
-advance(minute, now)
-if location ~= "" then
-  keep_new(P .. "traffic:" .. minute,
-           redis.call("HINCRBY", P .. "traffic:" .. minute, location, 1))
-end
-local groups = P .. "groups:" .. minute
-local admitted = tonumber(redis.call("HGET", groups, group) or "0")
-local allowed = (cap == "" or admitted < tonumber(cap))
-  and (minute_limit == ""
-       or tonumber(redis.call("GET", P .. "total:" .. minute) or "0") < tonumber(minute_limit))
-  and (active_limit == ""
-       or tonumber(redis.call("GET", P .. "active") or "0") < tonumber(active_limit))
+local active, lapse = advance(minute, now)
+local counts = P .. "minute:" .. minute
+if location ~= "" then count(counts, "t:" .. location) end
+-- The group's admissions, the minute's, and each share's, in one read.
+local fields = {"g:" .. group, "total"}
+for index = 1, shares do fields[2 + index] = "s:" .. group .. "|" .. ARGV[13 + 2 * index] end
+local used = redis.call("HMGET", counts, unpack(fields))
+local allowed = (cap == "" or tonumber(used[1] or "0") < tonumber(cap))
+  and (minute_limit == "" or tonumber(used[2] or "0") < tonumber(minute_limit))
+  and (active_limit == "" or active < tonumber(active_limit))
 local share = nil
 if allowed and shares > 0 then
   allowed = false
   for index = 1, shares do
-    local field = group .. "|" .. ARGV[3 + index]
-    local used = tonumber(redis.call("HGET", P .. "shares:" .. minute, field) or "0")
-    if used < tonumber(N[13 + index]) then
-      share = field
+    if tonumber(used[2 + index] or "0") < tonumber(ARGV[14 + 2 * index]) then
+      share = fields[2 + index]
       allowed = true
       break
     end
@@ -214,53 +235,73 @@ if not allowed then
   end
   return 0
 end
-keep_new(groups, redis.call("HINCRBY", groups, group, 1))
-keep_new(P .. "total:" .. minute, redis.call("INCR", P .. "total:" .. minute))
-if share then
-  keep_new(P .. "shares:" .. minute, redis.call("HINCRBY", P .. "shares:" .. minute, share, 1))
-end
+count(counts, fields[1])
+count(counts, "total")
+if share then count(counts, share) end
 if queued_bucket ~= "" then unplace(queued_bucket, queued_second) end
-add_session(session_expires, now)
+if add_session(session_expires, now, lapse) == 1 then
+  redis.call("HINCRBY", ROOM, "active", 1)
+end
 return 1
 """
 )
 
-# Numbers: previous, expires, now.
+# ARGV[2..]: previous, expires, now.
 _RENEW: Final = (
     _PRELUDE
     + r"""
-local previous, expires, now = N[3], N[4], tonumber(N[5])
-sweep_sessions(now)
-local count = tonumber(redis.call("HGET", P .. "sessions", previous) or "0")
+local previous, expires, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local newest, active, lapse, fresh = room_state()
+if lapse and tonumber(lapse) <= now then active, lapse = sweep(now, active) end
+local count = tonumber(redis.call("HGET", SESSIONS, previous) or "0")
 -- A lapsed second was swept already: there is nothing to move from.
-if count > 0 and tonumber(previous) > now then
+local moved = count > 0 and tonumber(previous) > now
+if moved and previous == expires then return 0 end
+local change = 0
+if moved then
   if count == 1 then
-    redis.call("HDEL", P .. "sessions", previous)
-    redis.call("ZREM", P .. "session_seconds", previous)
+    redis.call("HDEL", SESSIONS, previous)
+    redis.call("ZREM", SECONDS, previous)
   else
-    redis.call("HINCRBY", P .. "sessions", previous, -1)
+    redis.call("HINCRBY", SESSIONS, previous, -1)
   end
-  redis.call("DECR", P .. "active")
+  change = -1
 end
-add_session(expires, now)
+change = change + add_session(expires, now, lapse)
+if change ~= 0 then
+  redis.call("HINCRBY", ROOM, "active", change)
+  if fresh then keep(ROOM) end
+end
 return 0
 """
 )
 
-# Numbers: minute, now. Returns {active, groups, buckets, traffic, history}, the dicts as flat
-# field/value lists and buckets as {bucket, flat list} pairs, oldest first. Renews the time
-# to live of every key of the room it reads.
+# ARGV[2..]: minute, now. Returns {active, groups, buckets, traffic, history}: groups and
+# traffic as flat field/value lists (without their "g:" and "t:"), buckets as {bucket, flat
+# list} pairs, oldest first, history as minute/total pairs. Renews the time to live of every
+# key of the room it reads.
 _SNAPSHOT: Final = (
     _PRELUDE
     + r"""
-local minute, now = N[3], tonumber(N[4])
-advance(minute, now)
-for _, name in ipairs({"groups:" .. minute, "total:" .. minute, "shares:" .. minute,
-                       "traffic:" .. minute, "buckets", "sessions", "session_seconds",
-                       "active", "newest"}) do
-  keep(P .. name)
+local minute, now = ARGV[2], tonumber(ARGV[3])
+local active = advance(minute, now)
+local counts = P .. "minute:" .. minute
+for _, key in ipairs({ROOM, counts, P .. "buckets", SESSIONS, SECONDS}) do keep(key) end
+
+-- The fields of a minute's hash that start with tag, without it.
+local function tagged(key, tag)
+  local found = {}
+  local entries = redis.call("HGETALL", key)
+  for index = 1, #entries, 2 do
+    if string.sub(entries[index], 1, 2) == tag then
+      found[#found + 1] = string.sub(entries[index], 3)
+      found[#found + 1] = entries[index + 1]
+    end
+  end
+  return found
 end
-local groups = redis.call("HGETALL", P .. "groups:" .. minute)
+
+local groups = tagged(counts, "g:")
 local buckets = {}
 for _, bucket in ipairs(redis.call("ZRANGE", P .. "buckets", 0, -1)) do
   local key = P .. "places:" .. bucket
@@ -286,18 +327,17 @@ for _, bucket in ipairs(redis.call("ZRANGE", P .. "buckets", 0, -1)) do
   end
 end
 local m = tonumber(minute)
-local traffic = redis.call("HGETALL", P .. "traffic:" .. string.format("%d", m - 1))
+local traffic = tagged(P .. "minute:" .. string.format("%d", m - 1), "t:")
 local history = {}
 for past = m - HISTORY, m - 1 do
   local name = string.format("%d", past)
-  local total = redis.call("GET", P .. "total:" .. name)
+  local total = redis.call("HGET", P .. "minute:" .. name, "total")
   if total then
     history[#history + 1] = name
     history[#history + 1] = total
   end
 end
-local active = tonumber(redis.call("GET", P .. "active") or "0")
-return {active, groups, buckets, traffic, history}
+return {string.format("%d", active), groups, buckets, traffic, history}
 """
 )
 
@@ -306,12 +346,19 @@ class RedisStore:
     """A :class:`~lbkit.waitingroom.store.SlotStore` in Redis, for a room that many processes
     on many machines serve: each call is one atomic Lua script and one round trip.
 
+    The store talks to Redis on connections of its own, one per thread (and per process,
+    after a fork), taken from the client's connection pool and kept (closing the client closes
+    them): a call is one ``EVALSHA`` written and one reply read on that connection.
+    redis-py's command layer (pool checkout, retry wrapper, response callbacks) costs about
+    twice a loopback round trip, and a decision makes one such call. A connection that fails
+    is closed, and the next call connects again; a Redis that has forgotten the scripts (a
+    restart, ``SCRIPT FLUSH``) is sent them again.
+
     Args:
         client: a ``redis.Redis`` client (redis-py, the ``redis`` extra). Its
             ``socket_timeout`` bounds every call: set it (say to 0.05 s) so that a slow Redis
-            makes a call fail fast instead of holding the request; and mind that redis-py
-            retries a failed call 10 times with backoff by default (seconds, not
-            milliseconds): :meth:`from_url` builds a client with both bounded.
+            makes a call fail fast instead of holding the request. :meth:`from_url` builds a
+            client with it bounded. Calls are never retried.
         room_id: the room's id (``WaitingRoomConfig.room_id``): a non-empty str; the rooms of
             one Redis are kept apart by it.
         keep_for: seconds (of the Redis server's clock) a key lives after its last write;
@@ -320,7 +367,7 @@ class RedisStore:
 
     Raises:
         ConfigError: an empty room id or ``keep_for`` under an hour.
-        ArgumentTypeError: a client without ``register_script``, a room id that is not a str.
+        ArgumentTypeError: a client without a connection pool, a room id that is not a str.
 
     Runtime complexity: :meth:`try_admit` and :meth:`renew` O(len(shares) + log s) on the
     server (s distinct session seconds), plus sessions lapsed since the last call;
@@ -337,7 +384,8 @@ class RedisStore:
         room_id: str,
         keep_for: int = DEFAULT_KEEP_FOR,
     ) -> None:
-        if not callable(getattr(client, "register_script", None)):
+        pool = getattr(client, "connection_pool", None)
+        if not callable(getattr(pool, "get_connection", None)):
             raise ArgumentTypeError(
                 f"client is {type(client).__name__}; it must be a redis.Redis client"
             )
@@ -349,13 +397,18 @@ class RedisStore:
             raise ArgumentTypeError(f"keep_for is {type(keep_for).__name__}; it must be an int")
         if keep_for < 3600:
             raise ConfigError(f"keep_for is {keep_for}; it must be at least 3600 seconds")
+        import redis.exceptions  # the redis extra; a client exists, so it is installed
+
         self._client = client
+        self._pool: Any = pool
         self._room_id = room_id
-        self._prefix = self.key_prefix(room_id)
-        self._common = f"{HISTORY_MINUTES},{keep_for}"
-        self._admit = client.register_script(_ADMIT)
-        self._renew = client.register_script(_RENEW)
-        self._snapshot = client.register_script(_SNAPSHOT)
+        prefix = self.key_prefix(room_id)
+        self._admit = _Script(_ADMIT, prefix=prefix, keep_for=keep_for)
+        self._renew = _Script(_RENEW, prefix=prefix, keep_for=keep_for)
+        self._snapshot = _Script(_SNAPSHOT, prefix=prefix, keep_for=keep_for)
+        self._local = threading.local()
+        self._unavailable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._forgotten = redis.exceptions.NoScriptError
 
     @classmethod
     def from_url(
@@ -421,7 +474,7 @@ class RedisStore:
         moment = _exact_now(now)
         minute = math.floor(moment / MINUTE)
         active, groups, buckets, traffic, history = self._run(
-            self._snapshot, (minute, repr(moment))
+            self._snapshot, [str(minute), repr(moment)]
         )
         counts = _pairs(groups)
         state = MinuteState(
@@ -467,26 +520,23 @@ class RedisStore:
             ("session_expires", ticket.session_expires),
         ):
             _exact(value, name)
-        queued_bucket, queued_second = _place(ticket.queued, "queued")
-        requeue_bucket, requeue_second = _place(ticket.requeue, "requeue")
-        numbers: list[object] = [
-            ticket.minute,
-            "n" if ticket.group is None else int(ticket.group),
+        arguments = [
+            str(int(ticket.minute)),
+            "n" if ticket.group is None else str(int(ticket.group)),
             _optional(ticket.cap),
             _optional(ticket.minute_limit),
             _optional(ticket.active_limit),
-            int(ticket.session_expires),
+            str(int(ticket.session_expires)),
             repr(_exact_now(ticket.now)),
-            queued_bucket,
-            queued_second,
-            requeue_bucket,
-            requeue_second,
+            *_place(ticket.queued, "queued"),
+            *_place(ticket.requeue, "requeue"),
+            "" if ticket.location is None else str(ticket.location),
+            str(len(ticket.shares)),
         ]
-        names = ["" if ticket.location is None else str(ticket.location)]
         for name, budget in ticket.shares:
-            numbers.append(_exact(budget, f"the budget of share {name!r}"))
-            names.append(str(name))
-        return int(self._run(self._admit, numbers, names)) == 1
+            arguments.append(str(name))
+            arguments.append(str(_exact(budget, f"the budget of share {name!r}")))
+        return int(self._run(self._admit, arguments)) == 1
 
     def renew(self, previous: int, expires: int, *, now: float) -> None:
         """Move one session from second ``previous`` to ``expires`` (see
@@ -499,26 +549,106 @@ class RedisStore:
 
         Runtime complexity: O(log s) on the server.
         """
-        seconds = (
-            _exact(_int(previous, "previous"), "previous"),
-            _exact(_int(expires, "expires"), "expires"),
-        )
-        self._run(self._renew, (*seconds, repr(_exact_now(now))))
+        arguments = [
+            str(_exact(_int(previous, "previous"), "previous")),
+            str(_exact(_int(expires, "expires"), "expires")),
+            repr(_exact_now(now)),
+        ]
+        self._run(self._renew, arguments)
 
     def __repr__(self) -> str:
         return f"RedisStore(room_id={self._room_id!r})"
 
-    def _run(self, script: Any, numbers: Sequence[object], strings: Sequence[str] = ()) -> Any:
-        import redis.exceptions  # the redis extra; a client exists, so it is installed
-
-        # One argument for every number of the call (see _PRELUDE), the strings after it.
-        packed = ",".join([self._common, *map(str, numbers)])
+    def _run(self, script: _Script, arguments: list[str]) -> Any:
+        """One call of ``script``: one command written, one reply read."""
+        connection = self._connection()
+        command = script.command(arguments)
         try:
-            return script(args=[self._prefix, packed, *strings])
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            try:
+                connection.send_packed_command([command], False)
+                return connection.read_response()
+            except self._forgotten:
+                # A restarted or flushed Redis has forgotten the script: teach it, once.
+                connection.send_packed_command([script.load()], False)
+                connection.read_response()
+                connection.send_packed_command([command], False)
+                return connection.read_response()
+        except self._unavailable as error:
+            connection.disconnect()  # a late reply must not be read as the next call's
             raise StoreUnavailable(
                 f"Redis did not answer for room {self._room_id!r}: {error}"
             ) from error
+
+    def _connection(self) -> Any:
+        """This thread's connection: made on first use (and again in a forked child, whose
+        parent's socket is not its own), and checked when it has been idle a while."""
+        local = self._local
+        now = time.monotonic()
+        try:
+            forks, connection, used = local.connection
+        except AttributeError:
+            forks = -1
+        if forks != _forks[0]:
+            # Taken from the client's pool and kept: closing the client closes it too.
+            try:
+                connection = self._pool.get_connection()
+            except self._unavailable as error:
+                raise StoreUnavailable(
+                    f"Redis did not answer for room {self._room_id!r}: {error}"
+                ) from error
+        elif now - used > _IDLE_SECONDS:
+            # The server may have closed an idle connection (a restart, its idle timeout, a
+            # NAT): a command sent on it would fail, or worse, leave it unknown whether it
+            # ran. An unsolicited byte or an end of file means: connect again.
+            try:
+                if connection.can_read(0):
+                    connection.disconnect()
+            except self._unavailable:
+                connection.disconnect()
+        local.connection = (_forks[0], connection, now)
+        return connection
+
+
+class _Script:
+    """One of a store's scripts: its text, with the store's constants, and the bytes that
+    start every call of it (``EVALSHA``, the text's SHA1, no keys, the key prefix)."""
+
+    __slots__ = ("_head", "_source")
+
+    def __init__(self, body: str, *, prefix: str, keep_for: int) -> None:
+        self._source = f"local HISTORY, KEEP = {HISTORY_MINUTES}, {keep_for}\n{body}"
+        sha = hashlib.sha1(self._source.encode()).hexdigest()
+        self._head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n$1\r\n0\r\n" + _bulk(prefix)
+
+    def command(self, arguments: list[str]) -> bytes:
+        """The call with ``arguments`` after the prefix, as the Redis protocol frames it."""
+        framed = "".join([f"${len(text.encode())}\r\n{text}\r\n" for text in arguments])
+        return b"*%d\r\n%b%b" % (4 + len(arguments), self._head, framed.encode())
+
+    def load(self) -> bytes:
+        """The command that gives Redis the script's text."""
+        return b"*3\r\n" + _bulk("SCRIPT") + _bulk("LOAD") + _bulk(self._source)
+
+
+def _bulk(text: str) -> bytes:
+    data = text.encode()
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+# A connection idle longer than this is checked for an end of file before it is used; under
+# load the check would cost more than the call's share of the rare restart it catches.
+_IDLE_SECONDS = 1.0
+
+# Bumped in a forked child: a connection made before the fork is the parent's.
+_forks = [0]
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 # --- conversions ---------------------------------------------------------------------------
@@ -555,11 +685,13 @@ def _exact_now(now: object) -> float:
     return moment
 
 
-def _optional(value: int | None) -> object:
-    return "" if value is None else int(value)
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(int(value))
 
 
-def _place(place: tuple[int, int] | None, name: str) -> tuple[object, object]:
+def _place(place: tuple[int, int] | None, name: str) -> tuple[str, str]:
     if place is None:
         return "", ""
-    return _exact(place[0], f"the bucket of {name}"), _exact(place[1], f"the second of {name}")
+    bucket = _exact(place[0], f"the bucket of {name}")
+    second = _exact(place[1], f"the second of {name}")
+    return str(bucket), str(second)
