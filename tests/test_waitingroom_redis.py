@@ -317,6 +317,12 @@ def test_bad_arguments(client: Any) -> None:
         store.try_admit(ticket(cap=-1))
     with pytest.raises(InvalidArgument, match=r"session_expires is 9007199254740993; a RedisStore"):
         store.try_admit(ticket(session_expires=2**53 + 1))
+    with pytest.raises(InvalidArgument, match=r"^the second of requeue is 9007199254740993; a"):
+        store.try_admit(ticket(requeue=(10, 2**53 + 1)))
+    with pytest.raises(InvalidArgument, match=r"^the budget of share 'a' is 9007199254740993; a"):
+        store.try_admit(ticket(shares=(("a", 2**53 + 1),)))
+    with pytest.raises(InvalidArgument, match=r"^cap is 9007199254740993; a RedisStore takes"):
+        store.try_admit(ticket(cap=2**53 + 1))
     with pytest.raises(InvalidArgument, match=r"now is 1e\+300; a RedisStore takes times"):
         store.snapshot(now=1e300)
     with pytest.raises(ArgumentTypeError, match="previous is str"):

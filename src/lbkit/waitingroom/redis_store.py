@@ -64,6 +64,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from lbkit import _kernels
 from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, StoreUnavailable
 from lbkit.waitingroom.allocator import MINUTE, BucketCounts, MinuteState
 from lbkit.waitingroom.store import (
@@ -71,6 +72,7 @@ from lbkit.waitingroom.store import (
     Admission,
     StoreSnapshot,
     _int,
+    _made_plain,
     _now,
     check_admission,
 )
@@ -510,32 +512,28 @@ class RedisStore:
 
         Runtime complexity: O(len(shares) + log s) on the server.
         """
-        check_admission(ticket)
-        for name, value in (
-            ("minute", ticket.minute),
-            ("group", ticket.group),
-            ("cap", ticket.cap),
-            ("minute_limit", ticket.minute_limit),
-            ("active_limit", ticket.active_limit),
-            ("session_expires", ticket.session_expires),
-        ):
-            _exact(value, name)
+        if ticket.__class__ is not Admission or not _kernels.slotcounts.plain_ticket(ticket):
+            ticket = _made_plain(check_admission(ticket))
+        # Plain now: ints are ints, None is None, now is a float.
+        (minute, group, cap, minute_limit, active_limit, expires, now) = ticket[:7]
+        shares, location, queued, requeue = ticket[7:]
+        _exact_ticket(ticket)
         arguments = [
-            str(int(ticket.minute)),
-            "n" if ticket.group is None else str(int(ticket.group)),
-            _optional(ticket.cap),
-            _optional(ticket.minute_limit),
-            _optional(ticket.active_limit),
-            str(int(ticket.session_expires)),
-            repr(_exact_now(ticket.now)),
-            *_place(ticket.queued, "queued"),
-            *_place(ticket.requeue, "requeue"),
-            "" if ticket.location is None else str(ticket.location),
-            str(len(ticket.shares)),
+            str(minute),
+            "n" if group is None else str(group),
+            "" if cap is None else str(cap),
+            "" if minute_limit is None else str(minute_limit),
+            "" if active_limit is None else str(active_limit),
+            str(expires),
+            repr(now),
+            *(("", "") if queued is None else (str(queued[0]), str(queued[1]))),
+            *(("", "") if requeue is None else (str(requeue[0]), str(requeue[1]))),
+            "" if location is None else location,
+            str(len(shares)),
         ]
-        for name, budget in ticket.shares:
-            arguments.append(str(name))
-            arguments.append(str(_exact(budget, f"the budget of share {name!r}")))
+        for name, budget in shares:
+            arguments.append(name)
+            arguments.append(str(budget))
         return int(self._run(self._admit, arguments)) == 1
 
     def renew(self, previous: int, expires: int, *, now: float) -> None:
@@ -685,13 +683,35 @@ def _exact_now(now: object) -> float:
     return moment
 
 
-def _optional(value: int | None) -> str:
-    return "" if value is None else str(int(value))
-
-
-def _place(place: tuple[int, int] | None, name: str) -> tuple[str, str]:
-    if place is None:
-        return "", ""
-    bucket = _exact(place[0], f"the bucket of {name}")
-    second = _exact(place[1], f"the second of {name}")
-    return str(bucket), str(second)
+def _exact_ticket(ticket: Admission) -> None:
+    """Raise :class:`~lbkit.errors.InvalidArgument` naming the first number of a plain
+    ``ticket`` that Lua's doubles would not hold exactly."""
+    minute, group, cap, minute_limit, active_limit, expires, now = ticket[:7]
+    shares, _, queued, requeue = ticket[7:]
+    if (
+        -_EXACT <= expires <= _EXACT
+        and -_EXACT <= now <= _EXACT  # so minute, floor(now / 60), is exact too
+        and (group is None or -_EXACT <= group <= _EXACT)
+        and (cap is None or cap <= _EXACT)
+        and (minute_limit is None or minute_limit <= _EXACT)
+        and (active_limit is None or active_limit <= _EXACT)
+        and (queued is None or -_EXACT <= min(queued) <= max(queued) <= _EXACT)
+        and (requeue is None or -_EXACT <= min(requeue) <= max(requeue) <= _EXACT)
+        and (not shares or all(budget <= _EXACT for _, budget in shares))
+    ):
+        return
+    named: list[tuple[str, int | None]] = [
+        ("minute", minute),
+        ("group", group),
+        ("cap", cap),
+        ("minute_limit", minute_limit),
+        ("active_limit", active_limit),
+        ("session_expires", expires),
+    ]
+    for which, place in (("queued", queued), ("requeue", requeue)):
+        if place is not None:
+            named += [(f"the bucket of {which}", place[0]), (f"the second of {which}", place[1])]
+    named += [(f"the budget of share {name!r}", budget) for name, budget in shares]
+    for name, value in named:
+        _exact(value, name)
+    _exact_now(now)
