@@ -274,6 +274,8 @@ class Proxy:
         self.health_rounds = 0
         self._server: asyncio.Server | None = None
         self._checker: asyncio.Task[None] | None = None
+        # The task of each client connection, so close() can end idle keep-alive ones.
+        self._clients: set[asyncio.Task[Any]] = set()
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -293,16 +295,19 @@ class Proxy:
         return str(host), int(port)
 
     async def close(self) -> None:
-        """Stop listening and checking (connections in progress are dropped)."""
+        """Stop listening and checking, and end every client connection (a request in
+        progress is cut off)."""
         if self._checker is not None:
             self._checker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checker
         if self._server is not None:
             self._server.close()
-            close_clients = getattr(self._server, "close_clients", None)
-            if close_clients is not None:  # Python 3.13+: drop idle keep-alive clients
-                close_clients()
+        clients = list(self._clients)
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     # --- health --------------------------------------------------------------------------
@@ -368,6 +373,9 @@ class Proxy:
     # --- the client side -----------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         peer = writer.get_extra_info("peername")
         client_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         try:
@@ -384,6 +392,8 @@ class Proxy:
         except (ConnectionError, asyncio.TimeoutError):
             pass  # the client went away or stalled: nothing left to tell it
         finally:
+            if task is not None:
+                self._clients.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
