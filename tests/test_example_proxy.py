@@ -132,6 +132,7 @@ class Stack:
     proxy: Any
     runner: Any
     backends: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
 
     def request(
         self,
@@ -204,7 +205,9 @@ def _stack(backends: dict[str, tuple[subprocess.Popen[str], int]], **room: Any) 
     )
     settings = example.ProxySettings(
         health_interval=0.1,
-        health_timeout=1.0,
+        # Generous: a loaded CI machine must not fail a live backend's check (a dead one
+        # refuses the connection at once, whatever the timeout).
+        health_timeout=5.0,
         rise=2,
         fall=2,
         connect_timeout=2.0,
@@ -227,6 +230,7 @@ def _stack(backends: dict[str, tuple[subprocess.Popen[str], int]], **room: Any) 
             proxy,
             runner,
             {name: process for name, (process, _) in backends.items()},
+            {name: port for name, (_, port) in backends.items()},
         )
 
 
@@ -354,25 +358,42 @@ def test_queued_users_enter_in_arrival_order_as_the_clock_moves(stack: Stack) ->
 
 
 def test_least_outstanding_requests_steer_around_a_busy_backend(stack: Stack) -> None:
-    """With a slow request in flight on one backend, the next requests all go to the other
+    """With a request held in flight on one backend, the next requests all go to the other
     (power of two choices over two backends always compares both)."""
     (token,) = [reply.token for reply in spike(stack, 1)]
-    slow: list[Reply] = []
+    # The proxy ends its count just after the client has the whole response: wait for it, or
+    # that request could pass for the held one.
+    wait_until(
+        lambda: stack.outstanding("a") + stack.outstanding("b") == 0,
+        "the first request's count to end",
+    )
+    held: list[Reply] = []
     holder = threading.Thread(
-        target=lambda: slow.append(stack.request("/slow?seconds=1.0", token=token))
+        target=lambda: held.append(stack.request("/hold?key=steering", token=token))
     )
     holder.start()
-    wait_until(
-        lambda: stack.outstanding("a") + stack.outstanding("b") == 1,
-        "the slow request to be in flight",
+    try:
+        wait_until(
+            lambda: stack.outstanding("a") + stack.outstanding("b") == 1,
+            "the held request to be in flight",
+        )
+        busy = "a" if stack.outstanding("a") else "b"
+        quick = [stack.request("/", token=token) for _ in range(5)]
+        assert stack.outstanding(busy) == 1, "the held request ended before its release"
+    finally:
+        for port in stack.ports.values():  # straight to the backends: the proxy would steer
+            release = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            release.request("GET", "/release?key=steering")
+            assert release.getresponse().status == 200
+            release.close()
+        holder.join(timeout=30)
+    assert [reply.backend for reply in quick] == ["b" if busy == "a" else "a"] * 5, (
+        busy,
+        stack.proxy.verdicts,
     )
-    busy = "a" if stack.outstanding("a") else "b"
-    quick = [stack.request("/", token=token) for _ in range(5)]
-    holder.join(timeout=30)
-    assert [reply.backend for reply in quick] == ["b" if busy == "a" else "a"] * 5
-    assert len(slow) == 1
-    assert admitted(slow[0])
-    assert slow[0].backend == busy
+    assert len(held) == 1
+    assert admitted(held[0])
+    assert held[0].backend == busy
     wait_until(
         lambda: stack.outstanding("a") + stack.outstanding("b") == 0,
         "the outstanding counts to drop back to 0",

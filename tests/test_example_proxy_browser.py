@@ -140,7 +140,7 @@ def test_a_browser_waits_refreshes_and_reaches_the_origin(browser: Any, origin: 
     proxy = example.Proxy(
         [example.Backend("origin-1", "127.0.0.1", origin)],
         room,
-        settings=example.ProxySettings(health_interval=0.5, seed=5),
+        settings=example.ProxySettings(health_interval=0.5, health_timeout=5.0, seed=5),
     )
     with example.BackgroundProxy(proxy) as (host, port):
         first = http.client.HTTPConnection(host, port, timeout=PATIENCE)

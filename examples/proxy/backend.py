@@ -4,8 +4,8 @@ Every response carries ``X-Backend: NAME``, so a test (or a curious human with `
 see which backend served it:
 
 * ``GET /healthz`` answers ``ok`` (the proxy's active health check);
-* ``GET /slow?seconds=S`` waits ``S`` seconds (at most 30) before answering, to hold a request
-  in flight;
+* ``GET /hold?key=K`` does not answer until ``GET /release?key=K`` reaches the same backend
+  (or 30 seconds have passed), to hold a request in flight for as long as a test needs;
 * ``POST`` anything echoes the body back;
 * anything else gets a small HTML page naming the backend, the path and the
   ``X-Forwarded-For`` the proxy added.
@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import html
 import sys
-import time
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-#: The longest a ``/slow`` request may wait, seconds.
-MAX_SLOW = 30.0
+#: The longest a ``/hold`` request waits for its release, seconds.
+MAX_HOLD = 30.0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -40,14 +40,15 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/healthz":
             self._reply(200, b"ok\n", "text/plain; charset=utf-8")
             return
-        if url.path == "/slow":
-            seconds = parse_qs(url.query).get("seconds", ["1"])[0]
-            try:
-                delay = min(max(float(seconds), 0.0), MAX_SLOW)
-            except ValueError:
-                self._reply(400, b"seconds must be a number\n", "text/plain; charset=utf-8")
+        if url.path in ("/hold", "/release"):
+            key = parse_qs(url.query).get("key", [""])[0]
+            assert isinstance(self.server, ToyServer)
+            event = self.server.hold(key)
+            if url.path == "/release":
+                event.set()
+                self._reply(200, b"released\n", "text/plain; charset=utf-8")
                 return
-            time.sleep(delay)
+            event.wait(MAX_HOLD)
         forwarded = self.headers.get("X-Forwarded-For", "")
         page = (
             "<!doctype html><html><head><meta charset='utf-8'><title>origin "
@@ -81,12 +82,26 @@ class Handler(BaseHTTPRequestHandler):
         """Quiet: a toy origin under a load test would flood the terminal."""
 
 
-def make_server(name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+class ToyServer(ThreadingHTTPServer):
+    """The server, with the events its ``/hold`` requests wait on."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
+        super().__init__(address, handler)
+        self._holds: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, key: str) -> threading.Event:
+        """The event of ``key`` (made on first use, by a hold or a release)."""
+        with self._lock:
+            return self._holds.setdefault(key, threading.Event())
+
+
+def make_server(name: str, host: str = "127.0.0.1", port: int = 0) -> ToyServer:
     """A server named ``name`` bound to ``host:port`` (0: a free port), not yet serving."""
     handler = type("NamedHandler", (Handler,), {"backend_name": name})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return ToyServer((host, port), handler)
 
 
 def main(argv: list[str] | None = None) -> int:
