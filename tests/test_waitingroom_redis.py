@@ -68,9 +68,12 @@ steps = st.lists(
         limits,
         limits,
         st.integers(0, 90),  # session or place lifetime
-        st.lists(st.tuples(st.sampled_from(["a", "b|c", ANYWHERE]), st.integers(0, 2)), max_size=2),
+        st.lists(
+            st.tuples(st.sampled_from(["a", "b|c", "zürich", ANYWHERE]), st.integers(0, 2)),
+            max_size=2,
+        ),
         st.booleans(),  # hold a place
-        st.sampled_from([None, "ams", "b|c"]),  # location
+        st.sampled_from([None, "ams", "b|c", "東京"]),  # location
     ),
     max_size=40,
 )

@@ -620,7 +620,9 @@ class _Script:
 
     def command(self, arguments: list[str]) -> bytes:
         """The call with ``arguments`` after the prefix, as the Redis protocol frames it."""
-        framed = "".join([f"${len(text.encode())}\r\n{text}\r\n" for text in arguments])
+        framed = "".join([f"${len(text)}\r\n{text}\r\n" for text in arguments])
+        if not framed.isascii():  # a location or share name: lengths are counted in bytes
+            framed = "".join([f"${len(text.encode())}\r\n{text}\r\n" for text in arguments])
         return b"*%d\r\n%b%b" % (4 + len(arguments), self._head, framed.encode())
 
     def load(self) -> bytes:
