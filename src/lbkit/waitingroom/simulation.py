@@ -36,7 +36,7 @@ What a run reports (:class:`SimulationResult`):
   default, the time users arrive (the steady state of a constant arrival rate); errors per
   minute of showing are reported too.
 
->>> from lbkit.waitingroom import WaitingRoomConfig
+>>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
 >>> config = WaitingRoomConfig(total_active_users=200, new_users_per_minute=20)
 >>> result = simulate(config, uniform_arrivals(90, 3.0), browse_time=30.0, seed=1)
 >>> [(row.minute, row.arrived, row.admitted) for row in result.minutes][:5]
@@ -67,6 +67,8 @@ from lbkit.waitingroom.room import WaitingRoom
 from lbkit.waitingroom.store import MemoryStore
 
 __all__ = [
+    "MAX_ARRIVAL",
+    "MAX_USERS",
     "METHODS",
     "EstimateError",
     "MinuteCounts",
@@ -82,8 +84,8 @@ __all__ = [
 METHODS: Final = ("fifo", "random")
 #: The most users one simulation takes (about 1 GB of events at the top, hours of run time).
 MAX_USERS: Final = 5_000_000
-#: The latest arrival time, seconds: arrivals are on the room's clock, which shows dates up to
-#: the year 9999; a year is left for the queue to drain.
+#: The latest arrival time in seconds. Arrivals are on the room's clock, which shows dates up
+#: to the year 9999, and a year is left for the queue to drain.
 MAX_ARRIVAL: Final = 253_370_764_800.0
 # The longest browse_time and page_interval, seconds (a day): longer is a mistake in units.
 _MAX_BROWSE: Final = 86_400.0
@@ -203,7 +205,7 @@ class SimulationResult:
     Runtime complexity: O(1) per attribute; :meth:`as_dict` and :meth:`to_json` O(minutes +
     heatmap cells).
 
-    >>> from lbkit.waitingroom import WaitingRoomConfig
+    >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
     >>> config = WaitingRoomConfig(total_active_users=10, new_users_per_minute=10)
     >>> result = simulate(config, [0.0, 1.0], browse_time=0.0)
     >>> result.waits, result.rank_correlation, dict(result.reasons)
@@ -244,7 +246,7 @@ class SimulationResult:
 
         Runtime complexity: O(percentiles shown).
 
-        >>> from lbkit.waitingroom import WaitingRoomConfig
+        >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
         >>> config = WaitingRoomConfig(total_active_users=10, new_users_per_minute=10)
         >>> simulate(config, [0.0]).estimate_error(0.5) is None  # nobody queued
         True
@@ -261,7 +263,7 @@ class SimulationResult:
 
         Runtime complexity: O(minutes + heatmap cells).
 
-        >>> from lbkit.waitingroom import WaitingRoomConfig
+        >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
         >>> config = WaitingRoomConfig(total_active_users=10, new_users_per_minute=10)
         >>> simulate(config, [0.0, 1.0]).as_dict()["heatmap"]
         [[0, 0, 2]]
@@ -313,7 +315,7 @@ class SimulationResult:
 
         Runtime complexity: O(minutes + heatmap cells).
 
-        >>> from lbkit.waitingroom import WaitingRoomConfig
+        >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
         >>> config = WaitingRoomConfig(total_active_users=10, new_users_per_minute=10)
         >>> text = simulate(config, [0.0]).to_json()
         >>> text[:50]
@@ -395,7 +397,7 @@ def simulate(
     Runtime complexity: O(R log U) for R requests (each a room decision) and U users; R is
     about U * (mean wait / refresh interval + browse_time / page_interval).
 
-    >>> from lbkit.waitingroom import WaitingRoomConfig
+    >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
     >>> config = WaitingRoomConfig(total_active_users=100, new_users_per_minute=10)
     >>> result = simulate(config, uniform_arrivals(30, 1.0), method="random", seed=3)
     >>> sum(row.admitted for row in result.minutes), result.max_admitted_per_minute
@@ -426,7 +428,7 @@ def plot_heatmap(result: SimulationResult, path: str | Path, *, title: str | Non
 
     >>> import os, tempfile
     >>> from pathlib import Path
-    >>> from lbkit.waitingroom import WaitingRoomConfig
+    >>> from lbkit.waitingroom import WaitingRoomConfig, simulate, uniform_arrivals
     >>> config = WaitingRoomConfig(total_active_users=100, new_users_per_minute=10)
     >>> result = simulate(config, uniform_arrivals(30, 2.0))
     >>> with tempfile.TemporaryDirectory() as directory:
@@ -730,6 +732,7 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
     Runtime complexity: O(n log n).
 
+    >>> from lbkit.waitingroom.simulation import spearman
     >>> spearman([1, 2, 3, 4], [10, 20, 30, 40]), spearman([1, 2, 3], [3, 2, 1])
     (1.0, -1.0)
     >>> spearman([1, 2, 3], [5, 5, 5]) is None
