@@ -46,6 +46,7 @@ nitpick_ignore = [
     ("py:mod", "re"),
     ("py:mod", "secrets"),
     ("py:class", "random.Random"),
+    ("py:class", "pathlib.Path"),
     # redis-py's client, in RedisStore's signature (the redis extra; no intersphinx offline).
     ("py:class", "redis.Redis"),
     # The steering kernels are private (the pure kernel is their specification, see design):

@@ -52,6 +52,7 @@ import lbkit.waitingroom.distribution
 import lbkit.waitingroom.estimate
 import lbkit.waitingroom.redis_store
 import lbkit.waitingroom.room
+import lbkit.waitingroom.simulation
 import lbkit.waitingroom.store
 
 PUBLIC_MODULES = [
@@ -97,6 +98,7 @@ PUBLIC_MODULES = [
     lbkit.waitingroom.store,
     lbkit.waitingroom.redis_store,
     lbkit.waitingroom.room,
+    lbkit.waitingroom.simulation,
 ]
 
 

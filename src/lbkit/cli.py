@@ -88,6 +88,13 @@ from lbkit.waitingroom.cookies import (
 )
 from lbkit.waitingroom.estimate import fifo_wait, random_wait, whole_minutes
 from lbkit.waitingroom.room import WaitingRoom
+from lbkit.waitingroom.simulation import (
+    MAX_USERS,
+    SimulationResult,
+    plot_heatmap,
+    uniform_arrivals,
+)
+from lbkit.waitingroom.simulation import simulate as simulate_room
 from lbkit.waitingroom.store import MemoryStore
 
 
@@ -160,7 +167,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         elif args.command == "steer":
             _steer_simulate(args, args.subparser, out)
         elif args.command == "waitingroom":
-            _waitingroom_estimate(args, args.subparser, out)
+            if args.action == "simulate":
+                _waitingroom_simulate(args, args.subparser, out)
+            else:
+                _waitingroom_estimate(args, args.subparser, out)
         elif args.command == "cookie":
             _cookie(args, args.subparser, out)
         else:
@@ -1727,6 +1737,7 @@ def _add_waitingroom_parser(commands: argparse._SubParsersAction[_Parser]) -> No
     )
     estimate.add_argument("--json", action="store_true", help="print the numbers as JSON")
     estimate.set_defaults(subparser=estimate)
+    _add_waitingroom_simulate_parser(actions)
 
 
 def _waitingroom_estimate(
@@ -1782,6 +1793,200 @@ def _waitingroom_estimate(
             for p, m in zip(chance.percentiles, shown, strict=True)
         )
         say("wait      " + ", ".join(parts))
+
+
+def _add_waitingroom_simulate_parser(actions: argparse._SubParsersAction[_Parser]) -> None:
+    run = actions.add_parser(
+        "simulate",
+        help="a crowd through a real waiting room: waits, limits, estimate errors",
+        description="Simulate USERS users arriving at a constant rate (seeded uniform draws)\n"
+        "over MINUTES minutes at a WaitingRoom on a MemoryStore (lbkit.waitingroom.simulation):\n"
+        "queued users refresh on their jittered interval, admitted ones browse and leave. Prints\n"
+        "admissions per minute, waits by arrival minute, the rank correlation of arrival and\n"
+        "wait, and the errors of the waits the page showed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--users", type=int, default=10_000, metavar="N", help="default 10000")
+    run.add_argument(
+        "--over", type=float, default=30.0, metavar="MINUTES", help="arrival span (default 30)"
+    )
+    run.add_argument(
+        "--per-minute", type=int, default=200, metavar="N", help="new_users_per_minute (200)"
+    )
+    run.add_argument(
+        "--active", type=int, default=2000, metavar="N", help="total_active_users (2000)"
+    )
+    run.add_argument(
+        "--browse", type=float, default=60.0, metavar="SECONDS", help="browse time (60)"
+    )
+    run.add_argument(
+        "--session", type=float, default=300.0, metavar="SECONDS", help="session_duration (300)"
+    )
+    run.add_argument(
+        "--refresh", type=float, default=20.0, metavar="SECONDS", help="refresh_interval (20)"
+    )
+    run.add_argument(
+        "--method", choices=("fifo", "random", "both"), default="both", help="default both"
+    )
+    run.add_argument("--seed", type=int, default=0, metavar="S", help="default 0")
+    run.add_argument(
+        "--json", metavar="PATH", help="write the results as JSON to PATH ('-': stdout only)"
+    )
+    run.add_argument(
+        "--plot", metavar="DIR", help="write PNG heatmaps to DIR (needs the plot extra)"
+    )
+    run.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw a progress bar on stderr (the default when stderr is a terminal)",
+    )
+    run.set_defaults(subparser=run)
+
+
+def _waitingroom_simulate(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO
+) -> None:
+    if not 1 <= args.users <= MAX_USERS:
+        parser.error(f"--users is {args.users}; it must be in 1..{MAX_USERS}")
+    if not 0 <= args.seed < 2**64:
+        parser.error(f"--seed is {args.seed}; it must be in 0..{2**64 - 1}")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(
+                "--plot needs matplotlib, which is not installed: pip install 'lbkit[plot]'"
+            )
+    config = WaitingRoomConfig(
+        total_active_users=args.active,
+        new_users_per_minute=args.per_minute,
+        session_duration=args.session,
+        refresh_interval=args.refresh,
+        queued_cookie_lifetime=max(300.0, 2.0 * args.refresh),
+    )
+    arrivals = uniform_arrivals(args.users, args.over, seed=args.seed)
+    methods = ("fifo", "random") if args.method == "both" else (args.method,)
+    show_progress = args.progress or sys.stderr.isatty()
+    results: dict[str, SimulationResult] = {}
+    for method in methods:
+        bar = _progress_bar(method) if show_progress else None
+        results[method] = simulate_room(
+            config, arrivals, browse_time=args.browse, method=method, seed=args.seed, progress=bar
+        )
+        if bar is not None:
+            print(file=sys.stderr)
+    document = {method: result.as_dict() for method, result in results.items()}
+    text = json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n"
+    if args.json == "-":
+        out.write(text)
+    elif args.json is not None:
+        try:
+            Path(args.json).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise _FileError(f"cannot write {args.json}: {error.strerror or error}") from None
+    if args.json != "-":
+        for line in _simulation_lines(args, results):
+            print(line, file=out)
+    if args.plot is not None:
+        directory = Path(args.plot)
+        for method, result in results.items():
+            path = directory / f"waitingroom-{method}.png"
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                plot_heatmap(result, path)
+            except OSError as error:
+                raise _FileError(f"cannot write {path}: {error.strerror or error}") from None
+            if args.json != "-":
+                print(f"wrote {path}", file=out)
+
+
+def _progress_bar(label: str) -> Callable[[int, int], None]:
+    """A progress callback that redraws one line on stderr."""
+
+    def draw(done: int, total: int) -> None:
+        filled = 30 * done // total
+        sys.stderr.write(
+            f"\r{label:<7}[{'#' * filled}{'.' * (30 - filled)}] {100 * done // total:3d} % "
+            f"{done:,}/{total:,} users admitted"
+        )
+        sys.stderr.flush()
+
+    return draw
+
+
+def _simulation_lines(args: argparse.Namespace, results: dict[str, SimulationResult]) -> list[str]:
+    first = next(iter(results.values()))
+    config = first.config
+    lines = [
+        f"{first.users:,} users over {args.over:g} minutes; {config.new_users_per_minute:,} let "
+        f"in a minute, {config.total_active_users:,} at once; browsing {first.browse_time:g} s",
+        "",
+    ]
+
+    def minutes(seconds: float) -> str:
+        return f"{seconds / 60.0:.1f} min"
+
+    def error(result: SimulationResult, percentile: float) -> str:
+        found = result.estimate_error(percentile)
+        if found is None or found.relative_error is None:
+            return "-"
+        return f"{100.0 * found.relative_error:+.1f} %"
+
+    rows = [["", *results]]
+    rows.append(["decisions", *(f"{result.requests:,}" for result in results.values())])
+    rows.append(
+        ["admitted a minute, most", *(str(r.max_admitted_per_minute) for r in results.values())]
+    )
+    rows.append(["active users, most", *(str(r.peak_active_users) for r in results.values())])
+    for label, chance in (("wait, median", 0.5), ("wait, 90th percentile", 0.9)):
+        rows.append([label, *(minutes(_wait_quantile(r, chance)) for r in results.values())])
+    rows.append(["wait, longest", *(minutes(max(r.waits)) for r in results.values())])
+    rows.append(
+        [
+            "rank correlation arrival/wait",
+            *(
+                "-" if r.rank_correlation is None else f"{r.rank_correlation:.3f}"
+                for r in results.values()
+            ),
+        ]
+    )
+    for chance in (0.25, 0.5, 0.75):
+        rows.append(
+            [
+                f"estimate error, p{round(100 * chance)}",
+                *(error(r, chance) for r in results.values()),
+            ]
+        )
+    lines.extend(_columns(rows))
+    lines.append("")
+    table = [["arrival minute", "arrived"]]
+    for method in results:
+        table[0].extend([f"{method} median", f"{method} p90"])
+    summaries = [r.wait_by_arrival_minute for r in results.values()]
+    for index, row in enumerate(summaries[0]):
+        cells = [str(row.minute), f"{row.users:,}"]
+        for summary in summaries:
+            cells.extend([minutes(summary[index].median), minutes(summary[index].p90)])
+        table.append(cells)
+    lines.extend(_columns(table))
+    lines.append("")
+    lines.append(
+        "estimate error: the median estimate shown, against the realised remaining waits of the "
+        "check-ins that showed it,"
+    )
+    lines.append(
+        "while users arrived (+: the page promised longer than it took); see "
+        "lbkit.waitingroom.simulation"
+    )
+    return lines
+
+
+def _wait_quantile(result: SimulationResult, chance: float) -> float:
+    ordered = sorted(result.waits)
+    position = chance * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _minutes_text(minutes: int | None) -> str:

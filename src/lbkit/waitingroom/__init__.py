@@ -12,7 +12,8 @@ returns the user's sealed cookie and the page's status; it is built on:
 * :mod:`~lbkit.waitingroom.store`: the counts the room's proxies share (``SlotStore``,
   ``MemoryStore``);
 * :mod:`~lbkit.waitingroom.redis_store`: those counts in Redis, for many proxies
-  (``RedisStore``, the ``redis`` extra).
+  (``RedisStore``, the ``redis`` extra);
+* :mod:`~lbkit.waitingroom.simulation`: a seeded crowd through a real room (``simulate``).
 
 >>> from lbkit.waitingroom import WaitingRoom, WaitingRoomConfig
 >>> config = WaitingRoomConfig(total_active_users=1000, new_users_per_minute=200)
@@ -77,6 +78,15 @@ from lbkit.waitingroom.room import (
     Decision,
     WaitingRoom,
 )
+from lbkit.waitingroom.simulation import (
+    EstimateError,
+    MinuteCounts,
+    SimulationResult,
+    WaitSummary,
+    plot_heatmap,
+    simulate,
+    uniform_arrivals,
+)
 from lbkit.waitingroom.store import (
     ANYWHERE,
     HISTORY_MINUTES,
@@ -104,19 +114,23 @@ __all__ = [
     "CookieSealer",
     "CookieSettings",
     "Decision",
+    "EstimateError",
     "FifoEstimate",
     "Keyring",
     "LetInRate",
     "LocationBudgets",
     "MemoryStore",
+    "MinuteCounts",
     "MinutePlan",
     "MinuteState",
     "QueueCookie",
     "RandomEstimate",
     "RedisStore",
     "Release",
+    "SimulationResult",
     "SlotStore",
     "StoreSnapshot",
+    "WaitSummary",
     "WaitingRoom",
     "WaitingRoomConfig",
     "WorkerBudgets",
@@ -132,11 +146,14 @@ __all__ = [
     "minute_of",
     "new_key",
     "plan_minute",
+    "plot_heatmap",
     "random_wait",
     "read_cookie",
     "release_abandoned",
     "set_cookie_header",
+    "simulate",
     "status",
+    "uniform_arrivals",
     "whole_minutes",
     "worker_budgets",
 ]
