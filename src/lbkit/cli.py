@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
-import heapq
 import json
 import math
 import os
@@ -95,7 +94,6 @@ from lbkit.waitingroom.simulation import (
     uniform_arrivals,
 )
 from lbkit.waitingroom.simulation import simulate as simulate_room
-from lbkit.waitingroom.store import MemoryStore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,6 +143,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo_parser = commands.add_parser("demo", help="a short tour of every primitive")
     demo_parser.add_argument("--seed", type=int, default=2026, help="seed of the demo's data")
+    demo_parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also write the tour's pictures (PNG heatmaps of the waiting room) to DIR; "
+        "needs matplotlib (pip install 'lbkit[plot]')",
+    )
+    demo_parser.set_defaults(subparser=demo_parser)
     return parser
 
 
@@ -174,7 +179,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         elif args.command == "cookie":
             _cookie(args, args.subparser, out)
         else:
-            _demo(args.seed, out)
+            if args.plot is not None:
+                _require_matplotlib(args.subparser)
+            _demo(args.seed, out, None if args.plot is None else Path(args.plot))
         out.flush()  # inside the try, so a reader that went away is handled below
     except (LbkitError, _FileError) as error:
         print(f"lbkit: error: {error}", file=sys.stderr)
@@ -791,7 +798,7 @@ def _printer(out: TextIO) -> Callable[..., None]:
     return say
 
 
-def _demo(seed: int, out: TextIO) -> None:
+def _demo(seed: int, out: TextIO, plot: Path | None = None) -> None:
     rng = random.Random(seed)
 
     def say(line: str = "") -> None:
@@ -841,10 +848,10 @@ def _demo(seed: int, out: TextIO) -> None:
     say(f"   hash_key per flow == hash_many == hash_packed: {same}")
     say(f"   the pure-Python reference kernels give the same hashes: {reference == hashes}")
     say()
-    _demo_forwarding(rng, say)
+    _demo_forwarding(rng, say, plot)
 
 
-def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
+def _demo_forwarding(rng: random.Random, say: Callable[..., None], plot: Path | None) -> None:
     weights: dict[str | int, float] = {"small": 1.0, "medium": 2.0, "large": 3.0, "xl": 4.0}
     builder = TableBuilder(weights)
     table = builder.table
@@ -963,7 +970,7 @@ def _demo_forwarding(rng: random.Random, say: Callable[..., None]) -> None:
     say()
     _demo_steering(say)
     say()
-    _demo_waitingroom(say)
+    _demo_waitingroom(say, plot)
 
 
 def _demo_subsetting(say: Callable[..., None]) -> None:
@@ -1588,118 +1595,86 @@ def _demo_steering(say: Callable[..., None]) -> None:
     say(f"   {decision}")
 
 
-def _demo_waitingroom(say: Callable[..., None]) -> None:
-    arrivals, minutes, per_minute, total = 300, 2, 50, 120
+def _demo_waitingroom(say: Callable[..., None], plot: Path | None) -> None:
+    users, minutes, per_minute, active = 2_000, 10, 100, 400
     say(
-        f"13. Waiting room: {arrivals} users arrive in {minutes} minutes; {per_minute} may enter "
-        f"a minute, {total} at once (FIFO)"
+        f"13. Waiting room: {users:,} users arrive over {minutes} minutes; {per_minute} may "
+        f"enter a minute, {active} at once"
     )
+    say(
+        "   simulated (lbkit.waitingroom.simulate): real room decisions and sealed cookies, "
+        "each user"
+    )
+    say("   browsing for a minute once let in; FIFO beside random")
     config = WaitingRoomConfig(
-        total_active_users=total,
+        total_active_users=active,
         new_users_per_minute=per_minute,
         session_duration=60.0,
         room_id="tickets",
     )
-    store = MemoryStore()
-    # A fixed key and nonce source keep the demo's output the same on every run; a real room
-    # takes its keys from new_key() and its nonces from os.urandom.
-    nonces = iter(range(1, 2**64))
-    room = WaitingRoom(
-        config,
-        keys={1: bytes(32)},
-        primary=1,
-        store=store,
-        rng=random.Random(13),
-        nonce_source=lambda size: next(nonces).to_bytes(size, "big"),
-    )
-    start = 1_700_049_600.0  # 12:00:00 UTC, the start of a minute
-    rng = random.Random(17)
-    # (time, user, cookie): users check in when their page refreshes while queued, then browse
-    # for two minutes with a request every 15 s.
-    events: list[tuple[float, int, str | None]] = [
-        (start + rng.random() * minutes * 60.0, user, None) for user in range(arrivals)
-    ]
-    heapq.heapify(events)
-    arrived: dict[int, float] = {}
-    admitted: dict[int, float] = {}
-    shown: dict[int, int | None] = {}
-    bucket: dict[int, int] = {}
-    rows = [["minute", "arrived", "let in", "queued", "active", "wait shown"]]
-    minute_end = start + 60.0
-    new_users: list[int] = []
-    let_in = 0
-    while events:
-        moment, user, token = heapq.heappop(events)
-        while moment >= minute_end:
-            rows.append(_waitingroom_row(store, minute_end, new_users, let_in, shown))
-            new_users, let_in = [], 0
-            minute_end += 60.0
-        decision = room.handle(token, now=moment)
-        if user not in arrived:
-            arrived[user] = moment
-            new_users.append(user)
-        if decision.action == "queue":
-            assert decision.cookie_state is not None
-            assert decision.refresh_interval is not None
-            bucket[user] = decision.cookie_state.bucket_id
-            if user not in shown and decision.status is not None:
-                shown[user] = decision.status["estimated_wait_minutes"]
-            # An early check-in leaves the cookie as it is (decision.cookie is None).
-            next_token = decision.cookie or token
-            heapq.heappush(events, (moment + decision.refresh_interval, user, next_token))
-        elif user not in admitted:
-            admitted[user] = moment
-            let_in += 1
-            heapq.heappush(events, (moment + 15.0, user, decision.cookie))
-        elif moment + 15.0 <= admitted[user] + 120.0:
-            heapq.heappush(events, (moment + 15.0, user, decision.cookie))
-    rows.append(_waitingroom_row(store, minute_end, new_users, let_in, shown))
+    arrivals = uniform_arrivals(users, float(minutes), start=1_700_049_600.0, seed=13)
+    results = {
+        method: simulate_room(config, arrivals, browse_time=60.0, method=method, seed=13)
+        for method in ("fifo", "random")
+    }
+    fifo, raffle = results["fifo"], results["random"]
+    rows = [["minute", "arrived", "let in", "queued", "median wait: FIFO", "random"]]
+    by_arrival = {
+        method: {row.minute: row.median for row in result.wait_by_arrival_minute}
+        for method, result in results.items()
+    }
+    arriving = [row for row in fifo.minutes if row.arrived > 0]
+    for row in arriving:
+        waits = [by_arrival[method].get(row.minute) for method in ("fifo", "random")]
+        rows.append(
+            [
+                time.strftime("%H:%M", time.gmtime(row.minute * 60)),
+                str(row.arrived),
+                str(row.admitted),
+                str(row.queued),
+                *("-" if wait is None else f"{wait / 60.0:.1f} min" for wait in waits),
+            ]
+        )
     for line in _columns(rows):
         say(f"   {line}")
-    queued = sorted((user for user in admitted if user in bucket), key=lambda user: bucket[user])
-    entered = [math.floor(admitted[user] / 60.0) for user in queued]
-    say(
-        f"   all {len(admitted)} let in, never more than {per_minute} a minute; "
-        f"older buckets first: {entered == sorted(entered)}"
-    )
-    known = [user for user in queued if shown.get(user) is not None]
-    if known:
-        estimate = statistics.median(shown[user] or 0 for user in known)
-        real = statistics.median((admitted[user] - arrived[user]) / 60.0 for user in known)
+    draining = [row for row in fifo.minutes if row.minute > arriving[-1].minute]
+    empty = next((row for row in draining if row.queued == 0), None)
+    if draining and empty is not None:
         say(
-            f"   the wait shown on arrival vs. the real wait, medians over {len(known)} users: "
-            f"{estimate:g} min vs. {real:.1f} min"
+            f"   then no arrivals: {draining[0].admitted} let in a minute, and nobody queued "
+            f"by {time.strftime('%H:%M', time.gmtime(empty.minute * 60 + 60))}"
         )
-    late = room.handle(None, now=minute_end + 600.0)
-    assert late.cookie is not None
-    changed = late.cookie[:20] + ("A" if late.cookie[20] != "A" else "B") + late.cookie[21:]
-    refused = room.handle(changed, now=minute_end + 601.0).cookie_error
     say(
-        f"   a cookie is {len(late.cookie)} characters of AES-GCM-SIV; "
-        f"one character changed: {refused}"
+        f"   at most {fifo.max_admitted_per_minute} let in a minute and {fifo.peak_active_users} "
+        f"active at once (FIFO; random: {raffle.max_admitted_per_minute} and "
+        f"{raffle.peak_active_users})"
     )
+    say(
+        "   rank correlation of arrival and wait: "
+        f"FIFO {_rho(fifo.rank_correlation)}, random {_rho(raffle.rank_correlation)}"
+    )
+    for label, result in (("FIFO", fifo), ("random", raffle)):
+        error = result.estimate_error(0.5)
+        if error is not None and error.relative_error is not None:
+            say(
+                f"   the median wait shown vs. the one lived, {label}: "
+                f"{error.relative_error:+.0%} over {error.samples:,} check-ins"
+            )
+    if plot is not None:
+        for method, result in results.items():
+            path = _write_heatmap(result, plot / f"waitingroom-{method}.png")
+            say(f"   wrote {path}")
+    room = WaitingRoom(config, keys={1: bytes(32)}, primary=1, rng=random.Random(13))
+    # A fixed key keeps the output the same on every run; a real room uses new_key().
+    token = room.handle(None, now=1_700_049_600.0).cookie
+    assert token is not None
+    changed = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    refused = room.handle(changed, now=1_700_049_601.0).cookie_error
+    say(f"   a cookie is {len(token)} characters of AES-GCM-SIV; one character changed: {refused}")
 
 
-def _waitingroom_row(
-    store: MemoryStore,
-    end: float,
-    new_users: list[int],
-    let_in: int,
-    shown: dict[int, int | None],
-) -> list[str]:
-    """One minute of the demo's table: the counts at its end, and the median wait shown to
-    the users who arrived in it and had to queue."""
-    state = store.snapshot(now=end).state
-    waits = [wait for user in new_users if (wait := shown.get(user)) is not None]
-    clock = datetime.datetime.fromtimestamp(end - 60.0, datetime.timezone.utc)
-    return [
-        clock.strftime("%H:%M"),
-        str(len(new_users)),
-        str(let_in),
-        str(sum(state.queued(end).values())),
-        str(state.active_users),
-        f"{statistics.median(waits):g} min" if waits else "-",
-    ]
+def _rho(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 # --- lbkit waitingroom ------------------------------------------------------------------------
@@ -1851,12 +1826,7 @@ def _waitingroom_simulate(
     if not 0 <= args.seed < 2**64:
         parser.error(f"--seed is {args.seed}; it must be in 0..{2**64 - 1}")
     if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            parser.error(
-                "--plot needs matplotlib, which is not installed: pip install 'lbkit[plot]'"
-            )
+        _require_matplotlib(parser)
     config = WaitingRoomConfig(
         total_active_users=args.active,
         new_users_per_minute=args.per_minute,
@@ -1888,16 +1858,28 @@ def _waitingroom_simulate(
         for line in _simulation_lines(args, results):
             print(line, file=out)
     if args.plot is not None:
-        directory = Path(args.plot)
         for method, result in results.items():
-            path = directory / f"waitingroom-{method}.png"
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-                plot_heatmap(result, path)
-            except OSError as error:
-                raise _FileError(f"cannot write {path}: {error.strerror or error}") from None
+            path = _write_heatmap(result, Path(args.plot) / f"waitingroom-{method}.png")
             if args.json != "-":
                 print(f"wrote {path}", file=out)
+
+
+def _require_matplotlib(parser: argparse.ArgumentParser) -> None:
+    """Exit with a usage error naming the extra when ``--plot`` cannot draw."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        parser.error("--plot needs matplotlib, which is not installed: pip install 'lbkit[plot]'")
+
+
+def _write_heatmap(result: SimulationResult, path: Path) -> Path:
+    """``result``'s heatmap as a PNG at ``path``, its directory made if need be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot_heatmap(result, path)
+    except OSError as error:
+        raise _FileError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
 
 
 def _progress_bar(label: str) -> Callable[[int, int], None]:

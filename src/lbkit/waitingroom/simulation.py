@@ -462,10 +462,12 @@ def plot_heatmap(result: SimulationResult, path: str | Path, *, title: str | Non
         aspect="auto",
         interpolation="nearest",
         cmap="viridis",
-        extent=(first - 0.5, last + 0.5, -0.5, tallest + 0.5),
+        # Minutes counted from the first arrival's: epoch minute numbers mean nothing to a
+        # reader (and matplotlib would print them as an offset).
+        extent=(-0.5, last - first + 0.5, -0.5, tallest + 0.5),
     )
     figure.colorbar(image, ax=axes, label="users")
-    axes.set_xlabel("arrival minute")
+    axes.set_xlabel("arrival minute (from the first arrival's)")
     axes.set_ylabel("wait (whole minutes)")
     rho = "-" if result.rank_correlation is None else f"{result.rank_correlation:.2f}"
     axes.set_title(
