@@ -515,9 +515,21 @@ class RedisStore:
         if ticket.__class__ is not Admission or not _kernels.slotcounts.plain_ticket(ticket):
             ticket = _made_plain(check_admission(ticket))
         # Plain now: ints are ints, None is None, now is a float.
-        (minute, group, cap, minute_limit, active_limit, expires, now) = ticket[:7]
-        shares, location, queued, requeue = ticket[7:]
-        _exact_ticket(ticket)
+        (
+            minute,
+            group,
+            cap,
+            minute_limit,
+            active_limit,
+            expires,
+            now,
+            shares,
+            location,
+            queued,
+            requeue,
+        ) = ticket
+        if not _exact_numbers(ticket):
+            _name_inexact(ticket)
         arguments = [
             str(minute),
             "n" if group is None else str(group),
@@ -685,12 +697,10 @@ def _exact_now(now: object) -> float:
     return moment
 
 
-def _exact_ticket(ticket: Admission) -> None:
-    """Raise :class:`~lbkit.errors.InvalidArgument` naming the first number of a plain
-    ``ticket`` that Lua's doubles would not hold exactly."""
-    minute, group, cap, minute_limit, active_limit, expires, now = ticket[:7]
-    shares, _, queued, requeue = ticket[7:]
-    if (
+def _exact_numbers(ticket: Admission) -> bool:
+    """Whether every number of a plain ``ticket`` fits Lua's doubles exactly."""
+    _, group, cap, minute_limit, active_limit, expires, now, shares, _, queued, requeue = ticket
+    return (
         -_EXACT <= expires <= _EXACT
         and -_EXACT <= now <= _EXACT  # so minute, floor(now / 60), is exact too
         and (group is None or -_EXACT <= group <= _EXACT)
@@ -700,8 +710,15 @@ def _exact_ticket(ticket: Admission) -> None:
         and (queued is None or -_EXACT <= min(queued) <= max(queued) <= _EXACT)
         and (requeue is None or -_EXACT <= min(requeue) <= max(requeue) <= _EXACT)
         and (not shares or all(budget <= _EXACT for _, budget in shares))
-    ):
-        return
+    )
+
+
+def _name_inexact(ticket: Admission) -> None:
+    """Raise :class:`~lbkit.errors.InvalidArgument` naming the first number of a plain
+    ``ticket`` that Lua's doubles would not hold exactly."""
+    minute, group, cap, minute_limit, active_limit, expires, now, shares, _, queued, requeue = (
+        ticket
+    )
     named: list[tuple[str, int | None]] = [
         ("minute", minute),
         ("group", group),
