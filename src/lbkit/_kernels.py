@@ -35,6 +35,7 @@ __all__ = [
     "health",
     "load",
     "maglev",
+    "resp",
     "slotcounts",
     "steering",
     "subsetting",
@@ -53,6 +54,7 @@ KERNELS: tuple[str, ...] = (
     "waitingroom",
     "cookiecodec",
     "slotcounts",
+    "resp",
 )
 
 _NO_EXTENSIONS = "LBKIT_NO_EXTENSIONS"
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
     from lbkit._pure import _hashing as hashing
     from lbkit._pure import _health as health
     from lbkit._pure import _maglev as maglev
+    from lbkit._pure import _resp as resp
     from lbkit._pure import _slotcounts as slotcounts
     from lbkit._pure import _steering as steering
     from lbkit._pure import _subsetting as subsetting
@@ -122,6 +125,7 @@ else:
     hashing = _chosen["hashing"]
     health = _chosen["health"]
     maglev = _chosen["maglev"]
+    resp = _chosen["resp"]
     slotcounts = _chosen["slotcounts"]
     steering = _chosen["steering"]
     subsetting = _chosen["subsetting"]

@@ -475,9 +475,7 @@ class RedisStore:
         """
         moment = _exact_now(now)
         minute = math.floor(moment / MINUTE)
-        active, groups, buckets, traffic, history = self._run(
-            self._snapshot, [str(minute), repr(moment)]
-        )
+        active, groups, buckets, traffic, history = self._run(self._snapshot, (minute, moment))
         counts = _pairs(groups)
         state = MinuteState(
             minute,
@@ -530,23 +528,22 @@ class RedisStore:
         ) = ticket
         if not _exact_numbers(ticket):
             _name_inexact(ticket)
-        arguments = [
-            str(minute),
-            "n" if group is None else str(group),
-            "" if cap is None else str(cap),
-            "" if minute_limit is None else str(minute_limit),
-            "" if active_limit is None else str(active_limit),
-            str(expires),
-            repr(now),
-            *(("", "") if queued is None else (str(queued[0]), str(queued[1]))),
-            *(("", "") if requeue is None else (str(requeue[0]), str(requeue[1]))),
-            "" if location is None else location,
-            str(len(shares)),
-        ]
-        for name, budget in shares:
-            arguments.append(name)
-            arguments.append(str(budget))
-        return int(self._run(self._admit, arguments)) == 1
+        # The script's values, framed by the resp kernel: None is "" (no limit, no place).
+        values = (
+            minute,
+            "n" if group is None else group,
+            cap,
+            minute_limit,
+            active_limit,
+            expires,
+            now,
+            *(queued or _NO_PLACE),
+            *(requeue or _NO_PLACE),
+            location,
+            len(shares),
+            *[part for share in shares for part in share],
+        )
+        return int(self._run(self._admit, values)) == 1
 
     def renew(self, previous: int, expires: int, *, now: float) -> None:
         """Move one session from second ``previous`` to ``expires`` (see
@@ -559,20 +556,21 @@ class RedisStore:
 
         Runtime complexity: O(log s) on the server.
         """
-        arguments = [
-            str(_exact(_int(previous, "previous"), "previous")),
-            str(_exact(_int(expires, "expires"), "expires")),
-            repr(_exact_now(now)),
-        ]
-        self._run(self._renew, arguments)
+        values = (
+            _exact(_int(previous, "previous"), "previous"),
+            _exact(_int(expires, "expires"), "expires"),
+            _exact_now(now),
+        )
+        self._run(self._renew, values)
 
     def __repr__(self) -> str:
         return f"RedisStore(room_id={self._room_id!r})"
 
-    def _run(self, script: _Script, arguments: list[str]) -> Any:
-        """One call of ``script``: one command written, one reply read."""
+    def _run(self, script: _Script, values: tuple[object, ...]) -> Any:
+        """One call of ``script`` with ``values`` after the key prefix: one command written,
+        one reply read."""
         connection = self._connection()
-        command = script.command(arguments)
+        command = _kernels.resp.frame_command(script.head, 4, values)
         try:
             try:
                 connection.send_packed_command([command], False)
@@ -620,32 +618,28 @@ class RedisStore:
 
 
 class _Script:
-    """One of a store's scripts: its text, with the store's constants, and the bytes that
-    start every call of it (``EVALSHA``, the text's SHA1, no keys, the key prefix)."""
+    """One of a store's scripts: its text, with the store's constants, and the framed start of
+    every call of it (``EVALSHA``, the text's SHA1, no keys, the key prefix: four arguments)."""
 
-    __slots__ = ("_head", "_source")
+    __slots__ = ("head", "source")
 
     def __init__(self, body: str, *, prefix: str, keep_for: int) -> None:
-        self._source = f"local HISTORY, KEEP = {HISTORY_MINUTES}, {keep_for}\n{body}"
-        sha = hashlib.sha1(self._source.encode()).hexdigest()
-        self._head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n$1\r\n0\r\n" + _bulk(prefix)
-
-    def command(self, arguments: list[str]) -> bytes:
-        """The call with ``arguments`` after the prefix, as the Redis protocol frames it."""
-        framed = "".join([f"${len(text)}\r\n{text}\r\n" for text in arguments])
-        if not framed.isascii():  # a location or share name: lengths are counted in bytes
-            framed = "".join([f"${len(text.encode())}\r\n{text}\r\n" for text in arguments])
-        return b"*%d\r\n%b%b" % (4 + len(arguments), self._head, framed.encode())
+        self.source = f"local HISTORY, KEEP = {HISTORY_MINUTES}, {keep_for}\n{body}"
+        sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self.head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n$1\r\n0\r\n" + _bulk(prefix)
 
     def load(self) -> bytes:
         """The command that gives Redis the script's text."""
-        return b"*3\r\n" + _bulk("SCRIPT") + _bulk("LOAD") + _bulk(self._source)
+        return b"*3\r\n" + _bulk("SCRIPT") + _bulk("LOAD") + _bulk(self.source)
 
 
 def _bulk(text: str) -> bytes:
     data = text.encode()
     return b"$%d\r\n%b\r\n" % (len(data), data)
 
+
+# The values of a ticket without a place: the script reads "" as none.
+_NO_PLACE: Final = (None, None)
 
 # A connection idle longer than this is checked for an end of file before it is used; under
 # load the check would cost more than the call's share of the rare restart it catches.
