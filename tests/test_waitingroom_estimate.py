@@ -476,6 +476,259 @@ def test_the_simulated_median_wait_is_the_rounded_estimate() -> None:
     assert whole_minutes(shown[0]) == 7
 
 
+# --- random, in a growing or draining queue -------------------------------------------------
+
+growths = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+def test_growth_zero_is_exactly_the_steady_raffle(impl: Any) -> None:
+    """growth_per_minute=0 (or -0.0, or an int 0) gives the discrete n(p) to the bit."""
+    steady = random_wait(1000, 100.0, percentiles=(0.1, 0.5, 0.9))
+    for zero in (0.0, -0.0, 0):
+        assert random_wait(1000, 100.0, percentiles=(0.1, 0.5, 0.9), growth_per_minute=zero) == (
+            steady
+        )
+    assert steady.minutes == tuple(math.log1p(-p) / math.log1p(-0.1) for p in (0.1, 0.5, 0.9))
+
+
+def test_a_growing_queue_matches_the_closed_form(impl: Any) -> None:
+    """t(p) = (W / g) * ((1 - p) ** (-g / (lambda W)) - 1), lambda = -log(1 - P): the raffle
+    whose per-user hazard falls as the crowd W + g t grows."""
+    users_waiting, rate, growth = 1000, 10.0, 10.0
+    hazard = -math.log1p(-rate / users_waiting)
+    estimate = random_wait(users_waiting, rate, growth_per_minute=growth)
+    assert estimate.minutes is not None
+    expected = [
+        users_waiting / growth * ((1.0 - p) ** (-growth / (hazard * users_waiting)) - 1.0)
+        for p in DEFAULT_PERCENTILES
+    ]
+    assert list(estimate.minutes) == pytest.approx(expected, rel=1e-12)
+    # Arrivals at twice the admission rate (r = g / R = 1): the median is 2 ** r - 1 = 1
+    # times W / g = 100 minutes, against ln 2 * W / R = 69 for a crowd that stays 1000.
+    assert estimate.minutes[1] == pytest.approx(100.0, rel=0.01)
+    assert estimate.chance_per_minute == 0.01
+
+
+def test_a_draining_queue_waits_less_and_never_past_the_last_user(impl: Any) -> None:
+    """While the queue drains by |g| a minute every estimate is shorter than a steady one and
+    at most W / |g| (below it but for rounding); with no arrivals (g = -R) a share p is in after about p * W / R."""
+    steady = random_wait(1000, 10.0, percentiles=(0.5, 0.99, 0.999999))
+    assert steady.minutes is not None
+    for growth in (-1.0, -10.0, -100.0, -1e6):
+        drained = random_wait(
+            1000, 10.0, percentiles=(0.5, 0.99, 0.999999), growth_per_minute=growth
+        )
+        assert drained.minutes is not None
+        for short, long in zip(drained.minutes, steady.minutes, strict=True):
+            assert 0.0 < short < long
+            assert short <= 1000 / -growth
+    no_arrivals = random_wait(1000, 10.0, percentiles=(0.25, 0.5, 0.9), growth_per_minute=-10.0)
+    assert no_arrivals.minutes == pytest.approx((25.0, 50.0, 90.0), rel=0.01)
+
+
+def test_growth_moves_nothing_when_everybody_is_let_in_this_minute(impl: Any) -> None:
+    """P >= 1 or nobody waiting: 0 minutes whatever the growth; no rate: unknown."""
+    for growth in (-1e6, -5.0, 5.0, 1e6):
+        assert random_wait(80, 100.0, growth_per_minute=growth).minutes == (0.0, 0.0, 0.0)
+        assert random_wait(0, 100.0, growth_per_minute=growth).chance_per_minute == 1.0
+        assert random_wait(80, None, growth_per_minute=growth).minutes is None
+        assert random_wait(80, 0.0, growth_per_minute=growth).wait_time_known is False
+
+
+def test_a_growth_that_overflows_makes_the_wait_unknown(impl: Any) -> None:
+    """x = g n(p) / W above ~709.78 overflows expm1 and a huge product overflows the float:
+    both are unknown (not infinity, which is not JSON), like an overflowing n(p)."""
+    overflowing = random_wait(1000, 1.0, growth_per_minute=1e6)
+    assert overflowing == RandomEstimate(
+        percentiles=DEFAULT_PERCENTILES,
+        minutes=None,
+        wait_time_known=False,
+        chance_per_minute=0.001,
+    )
+    assert random_wait(2**62, 1.0, growth_per_minute=1e300).minutes is None
+    # Just below the edge the number is huge but finite, and known.
+    edge = random_wait(1000, 1.0, percentiles=(0.5,), growth_per_minute=1000.0)
+    assert edge.minutes is not None
+    assert math.isfinite(edge.minutes[0])
+    assert edge.minutes[0] > 1e300
+
+
+def test_a_tiny_growth_keeps_its_precision() -> None:
+    """A growth whose x underflows, or is far below float precision, gives n(p) itself."""
+    steady = random_wait(10**9, 1.0, percentiles=(0.5,)).minutes
+    assert steady is not None
+    for growth in (5e-324, 1e-300, -1e-300, 1e-20):
+        grown = random_wait(10**9, 1.0, percentiles=(0.5,), growth_per_minute=growth).minutes
+        assert grown is not None
+        assert grown[0] == pytest.approx(steady[0], rel=1e-15)
+
+
+@given(
+    st.integers(min_value=1, max_value=10**9),
+    rates,
+    st.lists(chances, min_size=2, max_size=6),
+    growths,
+)
+def test_growing_percentiles_increase_with_the_chance(
+    users_waiting: int, rate: float, percentiles: list[float], growth: float
+) -> None:
+    """A higher chance never takes fewer minutes, whatever the growth (when known)."""
+    estimate = random_wait(
+        users_waiting, rate, percentiles=sorted(percentiles), growth_per_minute=growth
+    )
+    assume(estimate.minutes is not None)
+    assert estimate.minutes is not None
+    assert list(estimate.minutes) == sorted(estimate.minutes)
+    assert all(minutes >= 0.0 and math.isfinite(minutes) for minutes in estimate.minutes)
+
+
+@given(st.integers(min_value=2, max_value=10**9), rates, chances, growths, growths)
+def test_faster_growth_never_shortens_the_random_wait(
+    users_waiting: int, rate: float, chance: float, a: float, b: float
+) -> None:
+    """More arrivals a minute mean more competitors and so no shorter wait; a growth near 0
+    is near the steady n(p) (the estimate is continuous in the growth)."""
+    slow, fast = sorted((a, b))
+    short = random_wait(users_waiting, rate, percentiles=(chance,), growth_per_minute=slow)
+    long = random_wait(users_waiting, rate, percentiles=(chance,), growth_per_minute=fast)
+    assume(long.minutes is not None)
+    assert short.minutes is not None
+    assert long.minutes is not None
+    assert short.minutes[0] <= long.minutes[0] * (1.0 + 1e-12)
+    steady = random_wait(users_waiting, rate, percentiles=(chance,)).minutes
+    nudged = random_wait(users_waiting, rate, percentiles=(chance,), growth_per_minute=1e-9)
+    assert steady is not None
+    assert nudged.minutes is not None
+    assert nudged.minutes[0] == pytest.approx(steady[0], rel=1e-6)
+
+
+def discrete_raffle_quantile(users_waiting: int, rate: float, growth: float, p: float) -> float:
+    """The exact per-minute raffle: in minute k the crowd is W + g k and R of them are drawn,
+    so the survival is prod(1 - R / (W + g k)); its log is interpolated linearly within a
+    minute (as n(p) does for a steady crowd) to give the minutes until it reaches 1 - p."""
+    target = math.log1p(-p)
+    log_survival = 0.0
+    minute = 0
+    while True:
+        crowd = users_waiting + growth * minute
+        if crowd <= rate:
+            return float(minute + 1)  # everybody left is drawn in this minute
+        step = math.log1p(-rate / crowd)
+        if log_survival + step <= target:
+            return minute + (target - log_survival) / step
+        log_survival += step
+        minute += 1
+
+
+@given(
+    users_waiting=st.integers(min_value=20, max_value=5000),
+    share=st.floats(min_value=0.001, max_value=0.1),
+    ratio=st.floats(min_value=-1.0, max_value=2.0),
+    p=st.floats(min_value=0.01, max_value=0.95),
+)
+def test_growing_percentiles_match_an_exact_per_minute_raffle(
+    impl: Any, users_waiting: int, share: float, ratio: float, p: float
+) -> None:
+    """For P = R / W <= 0.1 and a growth from -R (no arrivals) to 2 R, the continuous
+    estimate is within 10 % plus one minute of the exact discrete raffle with a crowd of
+    W + g k in minute k."""
+    rate = share * users_waiting
+    growth = ratio * rate
+    estimate = random_wait(users_waiting, rate, percentiles=(p,), growth_per_minute=growth)
+    assert estimate.minutes is not None
+    exact = discrete_raffle_quantile(users_waiting, rate, growth, p)
+    assert abs(estimate.minutes[0] - exact) <= 0.1 * exact + 1.0
+
+
+def minutes_in_a_growing_raffle(
+    users_waiting: int, rate: int, growth: int, rng: random.Random
+) -> int:
+    """One user's raffle in a crowd of W + g k in minute k: drawn with chance R / crowd."""
+    minutes = 1
+    while rng.random() * (users_waiting + growth * (minutes - 1)) >= rate:
+        minutes += 1
+    return minutes
+
+
+def test_a_simulated_growing_raffle_has_the_estimated_median() -> None:
+    """20,000 seeded entrants of a raffle of 1000 growing by 10 a minute with 10 drawn: the
+    median wait rounds to the median shown (the steady estimate would be 69, 31 % short)."""
+    rng = random.Random(11)
+    waits = sorted(minutes_in_a_growing_raffle(1000, 10, 10, rng) for _ in range(20000))
+    shown = random_wait(1000, 10.0, percentiles=(0.5,), growth_per_minute=10.0).minutes
+    assert shown is not None
+    assert waits[len(waits) // 2] == pytest.approx(whole_minutes(shown[0]), abs=2)
+
+
+@pytest.mark.parametrize(
+    ("growth", "error", "message"),
+    [
+        (
+            math.nan,
+            InvalidArgument,
+            "growth_per_minute is nan; it must be finite users per minute "
+            "(negative while the queue drains)",
+        ),
+        (
+            math.inf,
+            InvalidArgument,
+            "growth_per_minute is inf; it must be finite users per minute "
+            "(negative while the queue drains)",
+        ),
+        (
+            -math.inf,
+            InvalidArgument,
+            "growth_per_minute is -inf; it must be finite users per minute "
+            "(negative while the queue drains)",
+        ),
+        (
+            10**400,
+            InvalidArgument,
+            f"growth_per_minute is {10**400!r}; it must be finite users per minute "
+            "(negative while the queue drains)",
+        ),
+        (None, ArgumentTypeError, "growth_per_minute is NoneType; it must be a number"),
+        ("1", ArgumentTypeError, "growth_per_minute is str; it must be a number"),
+        (True, ArgumentTypeError, "growth_per_minute is bool; it must be a number"),
+    ],
+)
+def test_random_wait_and_status_reject_a_bad_growth(
+    growth: Any, error: type[Exception], message: str
+) -> None:
+    """The growth must be a finite number, even where the wait is unknown or not random."""
+    for call in (
+        lambda: random_wait(1000, 10.0, growth_per_minute=growth),
+        lambda: random_wait(1000, None, growth_per_minute=growth),
+        lambda: base_status(growth_per_minute=growth),
+        lambda: base_status(queueing_method="random", growth_per_minute=growth),
+    ):
+        with pytest.raises(error) as raised:
+            call()
+        assert str(raised.value) == message
+
+
+def test_random_status_shows_the_growing_estimate(impl: Any) -> None:
+    """A random status with a growth shows the growing raffle's whole minutes; FIFO's is
+    unchanged by it (nobody who arrives later is ahead of a FIFO user)."""
+    page = base_status(queueing_method="random", users_waiting=1000, let_in_per_minute=10.0)
+    grown = base_status(
+        queueing_method="random",
+        users_waiting=1000,
+        let_in_per_minute=10.0,
+        growth_per_minute=10.0,
+    )
+    estimate = random_wait(1000, 10.0, growth_per_minute=10.0)
+    assert estimate.minutes is not None
+    assert grown["estimated_wait_minutes"] == whole_minutes(estimate.minutes[1]) == 100
+    assert page["estimated_wait_minutes"] == 69
+    assert grown["wait_time_percentiles"] == {
+        "p25": whole_minutes(estimate.minutes[0]),
+        "p50": 100,
+        "p75": whole_minutes(estimate.minutes[2]),
+    }
+    assert base_status(growth_per_minute=50.0) == base_status()
+
+
 # --- rounding -----------------------------------------------------------------------------
 
 

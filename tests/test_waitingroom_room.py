@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from lbkit.errors import ArgumentTypeError, ConfigError, InvalidArgument, StoreUnavailable
 from lbkit.waitingroom import CookieSealer, Keyring, QueueCookie, WaitingRoomConfig
 from lbkit.waitingroom.allocator import MinutePlan
-from lbkit.waitingroom.room import REASONS, Decision, WaitingRoom
+from lbkit.waitingroom.estimate import fifo_wait, random_wait, whole_minutes
+from lbkit.waitingroom.room import REASONS, Decision, WaitingRoom, _QueueGrowth
 from lbkit.waitingroom.store import Admission, MemoryStore, StoreSnapshot
 
 KEYS = Keyring({1: bytes(range(32))}, primary=1)
@@ -483,6 +484,130 @@ def test_random_status_shows_percentiles(impl: Any) -> None:
     assert status["wait_time_known"] is True
     assert set(status["wait_time_percentiles"]) == {"p25", "p50", "p75"}
     assert status["queue_position"] is None
+
+
+# --- the queue's growth ---------------------------------------------------------------------
+
+
+def test_queue_growth_is_the_median_of_the_last_five_slopes() -> None:
+    """The first sample only anchors; samples under a minute apart (or from a clock that went
+    back) are ignored; a slope is per minute however long its span; the growth is the median
+    of the last five slopes, unfilled ones counting as 0."""
+    growth = _QueueGrowth()
+    assert growth.growth == 0.0
+    assert growth.observe(T0, 100) == 0.0
+    assert growth.observe(T0 + 59.9, 1000) == 0.0
+    assert growth.observe(T0 + 30.0, 1000) == 0.0
+    assert growth.observe(T0 + 60.0, 110) == 0.0  # slopes 10, 0, 0, 0, 0
+    assert growth.observe(T0 + 10.0, 0) == 0.0  # the clock went back: no sample
+    assert growth.observe(T0 + 180.0, 150) == 0.0  # 20 a minute over two minutes
+    assert growth.observe(T0 + 240.0, 180) == 10.0  # slopes 0, 0, 10, 20, 30
+    assert growth.observe(T0 + 300.0, 240) == 20.0  # 0, 10, 20, 30, 60
+    assert growth.observe(T0 + 360.0, 240) == 20.0  # 10, 20, 30, 60, 0
+    assert growth.observe(T0 + 420.0, 190) == 20.0  # 20, 30, 60, 0, -50
+    assert growth.growth == 20.0
+
+
+def test_one_burst_is_not_read_as_growth() -> None:
+    """A hundred users in one minute lengthen the queue but are not a rate: the growth
+    follows the steady 2 a minute around it."""
+    growth = _QueueGrowth()
+    counts = [0, 100, 102, 104, 106, 108, 110, 112]
+    results = [growth.observe(T0 + 60.0 * minute, count) for minute, count in enumerate(counts)]
+    assert results == [0.0, 0.0, 0.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+
+
+@given(
+    start=st.integers(min_value=0, max_value=10**6),
+    slope=st.integers(min_value=-50, max_value=50),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=400.0), min_size=2, max_size=30),
+)
+def test_a_steadily_growing_queue_gives_its_slope_whatever_the_sampling(
+    start: int, slope: int, gaps: list[float]
+) -> None:
+    """A queue growing by g a minute, read at any moments (plans are irregular), gives g once
+    three slopes are in: every slope is g, so their median is too."""
+    growth = _QueueGrowth()
+    moment = T0
+    anchor: float | None = None
+    samples = 0
+    for gap in gaps:
+        moment += gap
+        # Whole users: the count at the moment, 1000 times finer so rounding stays small.
+        growth.observe(moment, start + round(1000 * slope * (moment - T0) / 60.0))
+        if anchor is None:
+            anchor = moment
+        elif moment - anchor >= 60.0:
+            anchor = moment
+            samples += 1
+    if samples >= 3:
+        assert growth.growth / 1000.0 == pytest.approx(slope, abs=0.05)
+
+
+def growing_raffle(settings: WaitingRoomConfig) -> tuple[WaitingRoom, list[Decision]]:
+    """Four minutes of a room letting in 2 a minute while 6 a minute arrive (the queue grows
+    by 4 a minute); the decisions of the last minute's newcomers."""
+    room = make_room(settings, plan_ttl=0.001)
+    decisions: list[Decision] = []
+    for minute in range(4):
+        decisions = [room.handle(None, now=T0 + 60.0 * minute + 1.0 + i) for i in range(6)]
+    return room, decisions
+
+
+def test_a_random_room_allows_for_its_growing_queue(impl: Any) -> None:
+    """The room measures the queue's growth from its plans (here about 4 a minute) and its
+    random status shows random_wait with that growth: longer than a steady crowd's."""
+    room, decisions = growing_raffle(config(per_minute=2, queueing_method="random"))
+    current = room._current
+    assert current is not None
+    assert 3.0 < current.growth < 4.5
+    queued = decisions[-1]
+    assert queued.status is not None
+    waiting = queued.status["users_waiting"]
+    assert waiting == current.waiting
+    grown = random_wait(waiting, current.rate, growth_per_minute=current.growth).minutes
+    steady = random_wait(waiting, current.rate).minutes
+    assert grown is not None
+    assert steady is not None
+    assert queued.status["estimated_wait_minutes"] == whole_minutes(grown[1])
+    assert queued.status["wait_time_percentiles"] == {
+        key: whole_minutes(minutes)
+        for key, minutes in zip(("p25", "p50", "p75"), grown, strict=True)
+    }
+    assert whole_minutes(grown[1]) > whole_minutes(steady[1])
+
+
+def test_a_fifo_room_shows_the_same_wait_whatever_the_growth(impl: Any) -> None:
+    """FIFO ignores the growth: nobody who arrives later is ahead of a queued user."""
+    room, decisions = growing_raffle(config(per_minute=2))
+    current = room._current
+    assert current is not None
+    assert current.growth > 3.0
+    status = decisions[0].status
+    assert status is not None
+    ahead = status["queue_position"] - 1
+    expected = fifo_wait(ahead, current.rate).minutes
+    assert expected is not None
+    assert status["estimated_wait_minutes"] == whole_minutes(expected)
+
+
+def test_a_plan_without_the_store_is_no_growth_sample(impl: Any) -> None:
+    """A plan made while the store is down has no counts: it keeps the growth as it was
+    instead of reading the queue as emptied."""
+    store = FlakyStore()
+    room = make_room(config(per_minute=1, queueing_method="random"), store=store)
+    for minute in range(4):
+        for i in range(5):
+            room.handle(None, now=T0 + 60.0 * minute + 1.0 + i)
+    before = room._current
+    assert before is not None
+    assert before.growth == 4.0  # 5 arrive, 1 is let in, every minute
+    store.down = True
+    during = room.handle(None, now=T0 + 245.0)
+    assert during.store_error is not None
+    current = room._current
+    assert current is not None
+    assert current.growth == before.growth
 
 
 # --- cookies ------------------------------------------------------------------------------
