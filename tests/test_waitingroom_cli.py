@@ -10,6 +10,7 @@ import math
 import pytest
 
 from lbkit.cli import main
+from lbkit.waitingroom.estimate import random_wait, whole_minutes
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
@@ -41,6 +42,25 @@ def test_random_estimate_shows_the_quartiles() -> None:
         "chance    4 % per minute for each waiting user",
         "wait      25 %: 8 minutes, 50 %: 17 minutes, 75 %: 34 minutes",
     ]
+
+
+def test_random_estimate_allows_for_a_growing_queue() -> None:
+    """--growth G gives random_wait's growth-aware quartiles: longer while the queue grows,
+    shorter while it drains, and --growth 0 is the plain estimate."""
+    argv = ["waitingroom", "estimate", "--waiting", "5000", "--let-in", "200", "--method", "random"]
+    for growth in (200.0, -100.0):
+        _, text = run_cli(*argv, "--growth", f"{growth:g}")
+        estimate = random_wait(5000, 200.0, growth_per_minute=growth)
+        assert estimate.minutes is not None
+        shown = [whole_minutes(minutes) for minutes in estimate.minutes]
+        assert text.splitlines() == [
+            f"waiting   5,000 users, 200 let in per minute, the queue growing by {growth:g} a minute",
+            "chance    4 % per minute for each waiting user",
+            f"wait      25 %: {shown[0]} minutes, 50 %: {shown[1]} minutes, 75 %: {shown[2]} minutes",
+        ]
+        plain = [8, 17, 34]
+        assert shown > plain if growth > 0 else shown < plain
+    assert run_cli(*argv, "--growth", "0") == run_cli(*argv)
 
 
 def test_json_output() -> None:
@@ -96,6 +116,14 @@ def test_nobody_let_in_means_unknown() -> None:
         (["--waiting", "1", "--let-in", "-2"], "--let-in is -2; it must be finite and >= 0"),
         (["--waiting", "1", "--let-in", "nan"], "--let-in is nan; it must be finite and >= 0"),
         (["--waiting", "1", "--let-in", "2", "--method", "lifo"], "invalid choice: 'lifo'"),
+        (
+            ["--waiting", "1", "--let-in", "2", "--method", "random", "--growth", "inf"],
+            "--growth is inf; it must be finite",
+        ),
+        (
+            ["--waiting", "1", "--let-in", "2", "--growth", "5"],
+            "--growth applies to --method random",
+        ),
     ],
 )
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1710,6 +1710,13 @@ def _add_waitingroom_parser(commands: argparse._SubParsersAction[_Parser]) -> No
     estimate.add_argument(
         "--method", choices=("fifo", "random"), default="fifo", help="queueing method"
     )
+    estimate.add_argument(
+        "--growth",
+        type=float,
+        default=0.0,
+        metavar="G",
+        help="random: users a minute the queue grows by (negative: drains); default 0",
+    )
     estimate.add_argument("--json", action="store_true", help="print the numbers as JSON")
     estimate.set_defaults(subparser=estimate)
     _add_waitingroom_simulate_parser(actions)
@@ -1722,6 +1729,10 @@ def _waitingroom_estimate(
         parser.error(f"--waiting is {args.waiting}; it must be >= 0")
     if not math.isfinite(args.let_in) or args.let_in < 0:
         parser.error(f"--let-in is {args.let_in:g}; it must be finite and >= 0")
+    if not math.isfinite(args.growth):
+        parser.error(f"--growth is {args.growth:g}; it must be finite")
+    if args.growth != 0.0 and args.method == "fifo":
+        parser.error("--growth applies to --method random (a FIFO wait depends on who is ahead)")
     if args.method == "fifo":
         fifo = fifo_wait(args.waiting, args.let_in)
         minutes = None if fifo.minutes is None else whole_minutes(fifo.minutes)
@@ -1741,7 +1752,7 @@ def _waitingroom_estimate(
         )
         say(f"wait      {_minutes_text(minutes)}")
         return
-    chance = random_wait(args.waiting, args.let_in)
+    chance = random_wait(args.waiting, args.let_in, growth_per_minute=args.growth)
     shown = None if chance.minutes is None else [whole_minutes(m) for m in chance.minutes]
     if args.json:
         document = {
@@ -1758,7 +1769,8 @@ def _waitingroom_estimate(
     per_minute = (
         "-" if chance.chance_per_minute is None else f"{100 * chance.chance_per_minute:.3g} %"
     )
-    say(f"waiting   {args.waiting:,} users, {args.let_in:g} let in per minute")
+    growing = "" if args.growth == 0.0 else f", the queue growing by {args.growth:g} a minute"
+    say(f"waiting   {args.waiting:,} users, {args.let_in:g} let in per minute{growing}")
     say(f"chance    {per_minute} per minute for each waiting user")
     if shown is None:
         say("wait      unknown (nobody is being let in)")
