@@ -289,6 +289,25 @@ def test_a_forked_child_makes_its_own_connection(redis_url: str, client: Any) ->
     assert store.snapshot(now=604.0).state.active_users == 3
 
 
+def test_a_redis_that_refuses_writes_is_store_unavailable(client: Any) -> None:
+    """A Redis out of memory refuses the script's first write: StoreUnavailable, nothing
+    counted, and the store works again once Redis does."""
+    store = RedisStore(client, room_id=new_room_id())
+    assert store.try_admit(ticket())
+    (limit,) = client.config_get("maxmemory").values()
+    client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(
+            StoreUnavailable,
+            match=r"Redis refused the call for room 'test-\d+': command not allowed when used memory",
+        ):
+            store.try_admit(ticket(601.0))
+    finally:
+        client.config_set("maxmemory", limit)
+    assert store.snapshot(now=602.0).state.active_users == 1
+    assert store.try_admit(ticket(603.0))
+
+
 def test_unreachable_redis_is_store_unavailable() -> None:
     """No server behind the port: every call raises StoreUnavailable, promptly."""
     with socket.socket() as probe:

@@ -411,6 +411,7 @@ class RedisStore:
         self._local = threading.local()
         self._unavailable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self._forgotten = redis.exceptions.NoScriptError
+        self._refused = redis.exceptions.ResponseError
 
     @classmethod
     def from_url(
@@ -503,8 +504,8 @@ class RedisStore:
         :meth:`~lbkit.waitingroom.store.SlotStore.try_admit`), in one script.
 
         Raises:
-            StoreUnavailable: Redis could not be reached or did not answer in time; then
-                nothing was counted.
+            StoreUnavailable: Redis could not be reached, did not answer in time, or refused
+                the call (out of memory, a read-only replica); then nothing was counted.
             ArgumentTypeError, InvalidArgument: a malformed ticket
                 (:func:`~lbkit.waitingroom.store.check_admission`), or an int beyond +-2**53.
 
@@ -585,6 +586,13 @@ class RedisStore:
             connection.disconnect()  # a late reply must not be read as the next call's
             raise StoreUnavailable(
                 f"Redis did not answer for room {self._room_id!r}: {error}"
+            ) from error
+        except self._refused as error:
+            # Out of memory, a read-only replica after a failover: Redis refuses a script's
+            # first write (a script that has written may go on writing), so nothing was
+            # counted, and the room's store_failure policy decides as when Redis is down.
+            raise StoreUnavailable(
+                f"Redis refused the call for room {self._room_id!r}: {error}"
             ) from error
 
     def _connection(self) -> Any:
