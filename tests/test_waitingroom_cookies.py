@@ -46,6 +46,7 @@ from lbkit.waitingroom.cookies import (
     decode_key,
     encode_key,
     new_key,
+    parse_cookie_header,
     prefixed_name,
     read_cookie,
     set_cookie_header,
@@ -1090,6 +1091,43 @@ def test_set_cookie_header_domain_path_and_max_age() -> None:
     token = make_sealer().seal(make_cookie())
     header = set_cookie_header(token, CookieSettings(), https=True, max_age=300)
     assert header.startswith(f"__Host-__lbkit_wr={token}; ")
+
+
+def test_parse_cookie_header_reads_what_browsers_send() -> None:
+    """A Cookie header splits on ';' into name to value: spaces and tabs stripped, a value's
+    double quotes removed, pairs without '=' or a name skipped, the first of a repeated name
+    kept, and several header lines read in order."""
+    header = ' a=1;b = two ;\tc="quoted value";  flag; =nameless; a=again; e=; q="'
+    assert parse_cookie_header(header) == {
+        "a": "1",
+        "b": "two",
+        "c": "quoted value",
+        "e": "",
+        "q": '"',
+    }
+    assert parse_cookie_header(["x=1; y=2", "y=3; z=4"]) == {"x": "1", "y": "2", "z": "4"}
+    assert parse_cookie_header("") == {}
+    assert parse_cookie_header(iter(())) == {}
+    token = make_sealer().seal(make_cookie())
+    line = set_cookie_header(token, CookieSettings(), https=True, max_age=300).split(";")[0]
+    assert (
+        read_cookie(parse_cookie_header(f"theme=dark; {line}"), CookieSettings(), https=True)
+        == token
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"a=1", r"^header is bytes; it must be a str or an iterable of str$"),
+        (None, r"^header is NoneType; it must be a str or an iterable of str$"),
+        (["a=1", 2], r"^header holds a int; it must be a str or an iterable of str$"),
+    ],
+)
+def test_parse_cookie_header_refuses_what_is_not_text(header: object, message: str) -> None:
+    """Bytes (decode them first), None and non-str lines are ArgumentTypeError."""
+    with pytest.raises(ArgumentTypeError, match=message):
+        parse_cookie_header(header)  # type: ignore[arg-type]
 
 
 def test_read_cookie_honours_the_prefix() -> None:

@@ -66,6 +66,7 @@ from lbkit.waitingroom import (
     WaitingRoom,
     WaitingRoomConfig,
     new_key,
+    parse_cookie_header,
     read_cookie,
 )
 
@@ -193,14 +194,8 @@ class HttpRequest:
         )
 
     def cookies(self) -> dict[str, str]:
-        """The ``Cookie`` header as name to value (the first of a repeated name wins)."""
-        found: dict[str, str] = {}
-        for line in self.header_values("cookie"):
-            for pair in line.split(";"):
-                name, equals, value = pair.strip().partition("=")
-                if equals and name and name not in found:
-                    found[name] = value.strip().strip('"')
-        return found
+        """The ``Cookie`` header lines as name to value (the first of a repeated name wins)."""
+        return parse_cookie_header(self.header_values("cookie"))
 
 
 @dataclass

@@ -49,6 +49,7 @@ from lbkit.waitingroom.cookies import (
     decode_key,
     encode_key,
     new_key,
+    parse_cookie_header,
     read_cookie,
     set_cookie_header,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "may_admit",
     "minute_of",
     "new_key",
+    "parse_cookie_header",
     "plan_minute",
     "plot_heatmap",
     "random_wait",
