@@ -627,6 +627,34 @@ def test_retry_moves_to_another_pool_when_the_pool_has_no_other(impl: Any) -> No
     assert "retry: 'a' failed; pool 'eu' has no other endpoint" in retry.reasons
 
 
+def test_retry_avoids_every_endpoint_that_failed(impl: Any) -> None:
+    """decide(failed=[...]) with every earlier attempt avoids all their endpoints: a third
+    attempt does not go back to the first endpoint, and with all failed the next pool serves."""
+    pools = [Pool("eu", [Endpoint("a"), Endpoint("b"), Endpoint("c")]), Pool("us", [Endpoint("d")])]
+    lb = LoadBalancer(pools, seed=3, endpoint_picker="hash")
+    request = Request(client_ip="203.0.113.9")
+    attempts = [lb.decide(request, now=1.0)]
+    while len(attempts) < 3:
+        attempts.append(lb.decide(request, now=1.0, failed=attempts))
+    assert len({served_ids(attempt) for attempt in attempts}) == 3
+    assert {served_ids(attempt) for attempt in attempts} == {"eu/a", "eu/b", "eu/c"}
+    last = lb.decide(request, now=1.0, failed=iter(attempts))
+    assert served_ids(last) == "us/d"
+    assert lb.decide(request, now=1.0, failed=[]) == lb.decide(request, now=1.0)
+
+
+def test_retry_refuses_what_is_not_a_decision(impl: Any) -> None:
+    """failed must be a Decision or an iterable of them, each with an endpoint."""
+    lb = two_pools()
+    first = lb.decide(Request(), now=1.0)
+    with pytest.raises(
+        ArgumentTypeError, match=r"^failed is str; it must be a Decision or an iterable of them$"
+    ):
+        lb.decide(Request(), now=1.0, failed="eu/a")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match=r"^failed\[1\] is int; it must be a Decision$"):
+        lb.decide(Request(), now=1.0, failed=[first, 7])  # type: ignore[list-item]
+
+
 def test_retry_with_nothing_else_raises(impl: Any) -> None:
     """A single endpoint that failed leaves nothing to retry on."""
     lb = LoadBalancer([Pool("eu", [Endpoint("a")])], seed=2)

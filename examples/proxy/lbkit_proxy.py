@@ -460,7 +460,7 @@ class Proxy:
         writer: asyncio.StreamWriter,
     ) -> bool:
         steering = _steering_request(request, client_ip, https)
-        failed: Route | None = None
+        failed: list[Route] = []  # every attempt that failed: a retry avoids them all
         for attempt in range(self.settings.retries + 1):
             try:
                 route = self.balancer.decide(steering, now=self._monotonic(), failed=failed)
@@ -501,7 +501,7 @@ class Proxy:
                     keep_alive=request.keep_alive,
                 )
                 return request.keep_alive
-            failed = route
+            failed.append(route)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _exchange(

@@ -446,25 +446,35 @@ class LoadBalancer:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    def decide(self, request: Request, *, now: float, failed: Decision | None = None) -> Decision:
+    def decide(
+        self,
+        request: Request,
+        *,
+        now: float,
+        failed: Decision | Iterable[Decision] | None = None,
+    ) -> Decision:
         """Choose the pool and endpoint for ``request`` at ``now``.
 
         ``failed`` retries a request: it is an earlier decision for this same request whose
-        endpoint failed it (a refused connection, a reset) before the health monitors noticed.
-        That endpoint is avoided: when the picker draws it again, another eligible endpoint of
-        its pool is drawn by weight, and when the pool has no other, the policy chooses among
-        the remaining pools (then the fallback pool). A session pinned to that endpoint
-        follows the affinity ``failover`` mode, Cloudflare's zero-downtime failover: ``none``
-        fails the request (:class:`~lbkit.errors.NoHealthyEndpoint`), ``temporary`` serves
-        elsewhere and keeps the pin, ``sticky`` re-pins.
+        endpoint failed it (a refused connection, a reset) before the health monitors noticed,
+        or every such decision of the request so far (a second retry must not go back to the
+        first endpoint that failed). Those endpoints are avoided: when the picker draws one
+        again, another eligible endpoint of its pool is drawn by weight, and when the pool has
+        no other, the policy chooses among the remaining pools (then the fallback pool). A
+        session pinned to such an endpoint follows the affinity ``failover`` mode, Cloudflare's
+        zero-downtime failover: ``none`` fails the request
+        (:class:`~lbkit.errors.NoHealthyEndpoint`), ``temporary`` serves elsewhere and keeps the
+        pin, ``sticky`` re-pins.
 
         Raises:
             NoHealthyEndpoint: nothing may serve (``reasons`` holds the steps taken).
-            ArgumentTypeError: ``request`` is not a :class:`~lbkit.steering.Request`.
+            ArgumentTypeError: ``request`` is not a :class:`~lbkit.steering.Request`;
+                ``failed`` is neither a Decision nor an iterable of them.
             InvalidArgument: ``now`` is not finite; the policy needs something the request
-                lacks (a hash key for ``hash``).
+                lacks (a hash key for ``hash``); a failed decision has no endpoint.
 
-        Runtime complexity: O(P + cost of the rules + cost of the picker).
+        Runtime complexity: O(P + F + cost of the rules + cost of the picker) for F failed
+        decisions.
 
         >>> lb = LoadBalancer([Pool("eu", [Endpoint("a")])], seed=1,
         ...     rules=[{"name": "old", "condition": {"field": "path", "op": "prefix",
@@ -475,10 +485,7 @@ class LoadBalancer:
         if not isinstance(request, Request):
             raise ArgumentTypeError(f"request is {type(request).__name__}; it must be a Request")
         now = _check_time(now)
-        avoid = None
-        if failed is not None:
-            failed_pool, failed_endpoint = _served(failed, "failed")
-            avoid = (failed_pool.id, failed_endpoint.id)
+        avoid = _avoided(failed)
         reasons: list[str] = []
         outcome = self._rules.evaluate(request) if self._rules is not None else None
         overrides = _NO_OVERRIDES if outcome is None else outcome.overrides
@@ -511,7 +518,7 @@ class LoadBalancer:
                         status=status,
                         now=now,
                         drain_started=drain_started,
-                        failed=found.endpoint_key == avoid,
+                        failed=found.endpoint_key in avoid,
                     )
                     reasons.append(resolution.reason)
                     if resolution.action is Action.FAIL:
@@ -647,7 +654,7 @@ class LoadBalancer:
         overrides: Mapping[str, Any],
         now: float,
         reasons: list[str],
-        avoid: tuple[PoolId, EndpointId] | None,
+        avoid: frozenset[tuple[PoolId, EndpointId]],
     ) -> tuple[Pool, Endpoint, bool, bool]:
         healthy = {pool.id for pool in pools if self._serving[pool.id]}
         context = SteeringContext(
@@ -662,7 +669,7 @@ class LoadBalancer:
             else {},
         )
         kind_override = overrides.get("endpoint_policy")
-        # At most two rounds: only the pool of an endpoint to avoid can come up empty.
+        # A round per pool at most: only a pool whose endpoints are all avoided comes up empty.
         while (choice := policy.choose(pools, healthy, request, context)) is not None:
             pool = choice.pool
             reasons.append(choice.reason)
@@ -709,16 +716,16 @@ class LoadBalancer:
         kind: str,
         request: Request,
         now: float,
-        avoid: tuple[PoolId, EndpointId] | None,
+        avoid: frozenset[tuple[PoolId, EndpointId]],
         reasons: list[str],
     ) -> Endpoint | None:
-        """The picker's endpoint, unless it is the one to avoid: then a weighted draw over the
-        pool's other eligible endpoints, or ``None`` when there is no other."""
+        """The picker's endpoint, unless it is one to avoid: then a weighted draw over the
+        pool's eligible endpoints not to avoid, or ``None`` when there is none."""
         endpoint = picker.pick(request, now=now)
-        if avoid is None or (pool.id, endpoint.id) != avoid:
+        if (pool.id, endpoint.id) not in avoid:
             reasons.append(f"{kind}: {endpoint.id!r}")
             return endpoint
-        others = [e for e in picker.eligible() if e.id != endpoint.id and e.weight > 0.0]
+        others = [e for e in picker.eligible() if (pool.id, e.id) not in avoid and e.weight > 0.0]
         if not others:
             reasons.append(f"retry: {endpoint.id!r} failed; pool {pool.id!r} has no other endpoint")
             return None
@@ -845,6 +852,24 @@ class LoadBalancer:
             endpoint_policies=list(KINDS),
             affinity=None if self._affinity is None else self._affinity.config,
         )
+
+
+def _avoided(failed: object) -> frozenset[tuple[PoolId, EndpointId]]:
+    """The (pool, endpoint) keys of the decisions in ``failed`` (one, an iterable, or None)."""
+    if failed is None:
+        return frozenset()
+    if isinstance(failed, Decision):
+        pool, endpoint = _served(failed, "failed")
+        return frozenset({(pool.id, endpoint.id)})
+    if isinstance(failed, (str, bytes, Mapping)) or not isinstance(failed, Iterable):
+        raise ArgumentTypeError(
+            f"failed is {type(failed).__name__}; it must be a Decision or an iterable of them"
+        )
+    keys = set()
+    for index, decision in enumerate(failed):
+        pool, endpoint = _served(decision, f"failed[{index}]")
+        keys.add((pool.id, endpoint.id))
+    return frozenset(keys)
 
 
 def _served(decision: object, name: str = "decision") -> tuple[Pool, Endpoint]:
