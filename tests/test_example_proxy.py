@@ -11,7 +11,6 @@ every wait on them is bounded and says what it was waiting for.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import random
 import select
@@ -22,46 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from example_proxy_support import COOKIE, EXAMPLE, NOON, ManualClock, example
 from lbkit.health import Verdict
 from lbkit.waitingroom import WaitingRoom, WaitingRoomConfig, set_cookie_header
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "proxy"
-#: A minute's start (2023-11-15T12:00:00Z): the room's clock starts one second into it.
-NOON = 1_700_049_600.0
-COOKIE = "__lbkit_wr"  # the default name; over plain HTTP it carries no __Host- prefix
-
-
-def load_example(name: str, filename: str) -> ModuleType:
-    """A module of examples/proxy (not a package) by path."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE / filename)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-example = load_example("lbkit_example_proxy", "lbkit_proxy.py")
-
-
-class ManualClock:
-    """The waiting room's clock: stands still until the test moves it."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

@@ -11,26 +11,20 @@ time, every 2 seconds, so the test takes a few seconds, and every wait is bounde
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import os
 import random
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from example_proxy_support import COOKIE, NOON, ManualClock, example, load_example
 from lbkit.waitingroom import WaitingRoom, WaitingRoomConfig
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "proxy"
-#: A minute's start (2023-11-15T12:00:00Z); the room's clock starts one second into it.
-NOON = 1_700_049_600.0
-COOKIE = "__lbkit_wr"
 #: Flags that work for a headless Chromium run as root in a container, with no network and
 #: nothing of a previous profile.
 CHROMIUM_FLAGS = (
@@ -49,29 +43,7 @@ PATIENCE = 30.0
 TEXT_OF = "const e = document.getElementById(arguments[0]); return e ? e.textContent : '';"
 
 
-def load_example(name: str, filename: str) -> ModuleType:
-    """A module of examples/proxy (not a package) by path."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE / filename)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-example = load_example("lbkit_example_proxy", "lbkit_proxy.py")
 toy_backend = load_example("lbkit_example_backend", "backend.py")
-
-
-class ManualClock:
-    """The waiting room's clock: stands still until the test moves it."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
