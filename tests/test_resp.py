@@ -79,12 +79,15 @@ def test_other_values_are_refused_by_position(impl: Any, value: object, kind: st
 
 
 def test_bad_frames_are_refused(impl: Any) -> None:
-    """The head must be bytes, the values a tuple, the head count >= 0; a lone surrogate
-    cannot be sent."""
+    """The head must be bytes, the values a tuple, the head count an int >= 0; a lone
+    surrogate cannot be sent."""
     with pytest.raises(TypeError, match=r"^head is str; it must be bytes$"):
         impl.resp.frame_command("PING", 1, ())
     with pytest.raises(TypeError, match=r"^values is list; it must be a tuple$"):
         impl.resp.frame_command(PING, 1, [])
+    for count, kind in ((1.0, "float"), (True, "bool")):
+        with pytest.raises(TypeError, match=rf"^head_count is {kind}; it must be an int$"):
+            impl.resp.frame_command(PING, count, ())
     with pytest.raises(ValueError, match=r"^head_count is -1; it must be >= 0$"):
         impl.resp.frame_command(PING, -1, ())
     with pytest.raises(UnicodeEncodeError):

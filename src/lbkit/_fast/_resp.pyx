@@ -55,7 +55,7 @@ cdef int _put_bulk(_Buffer* buffer, const char* data, Py_ssize_t length) except 
     return 0
 
 
-def frame_command(head, Py_ssize_t head_count, values):
+def frame_command(head, head_count, values):
     """The command ``head`` (``head_count`` arguments already framed) followed by ``values``,
     each as a bulk string: ``None`` as the empty string, a ``str`` as UTF-8, an ``int`` in
     decimal, a ``float`` as ``repr`` writes it (the shortest text that reads back the same).
@@ -66,8 +66,11 @@ def frame_command(head, Py_ssize_t head_count, values):
         raise TypeError(f"head is {type(head).__name__}; it must be bytes")
     if values.__class__ is not tuple:
         raise TypeError(f"values is {type(values).__name__}; it must be a tuple")
+    if head_count.__class__ is not int:
+        raise TypeError(f"head_count is {type(head_count).__name__}; it must be an int")
     if head_count < 0:
         raise ValueError(f"head_count is {head_count}; it must be >= 0")
+    cdef Py_ssize_t count = head_count
     cdef tuple items = <tuple>values
     cdef bytes start = <bytes>head
     cdef Py_ssize_t index, length
@@ -86,7 +89,7 @@ def frame_command(head, Py_ssize_t head_count, values):
     if buffer.data == NULL:
         raise MemoryError()
     try:
-        written = snprintf(number, 32, "*%zd\r\n", head_count + len(items))
+        written = snprintf(number, 32, "*%zd\r\n", count + len(items))
         _put(&buffer, number, written)
         _put(&buffer, start, len(start))
         for index in range(len(items)):

@@ -24,7 +24,8 @@ def frame_command(head: bytes, head_count: int, values: tuple[object, ...]) -> b
 
     Raises:
         TypeError: a value of another type (``bool`` and other subclasses included: the
-            caller passes plain values), or ``head`` not bytes, ``values`` not a tuple.
+            caller passes plain values), or ``head`` not bytes, ``head_count`` not an int,
+            ``values`` not a tuple.
         ValueError: ``head_count`` < 0.
         UnicodeEncodeError: a ``str`` that is not valid Unicode (a lone surrogate).
     """
@@ -32,6 +33,8 @@ def frame_command(head: bytes, head_count: int, values: tuple[object, ...]) -> b
         raise TypeError(f"head is {type(head).__name__}; it must be bytes")
     if values.__class__ is not tuple:
         raise TypeError(f"values is {type(values).__name__}; it must be a tuple")
+    if head_count.__class__ is not int:
+        raise TypeError(f"head_count is {type(head_count).__name__}; it must be an int")
     if head_count < 0:
         raise ValueError(f"head_count is {head_count}; it must be >= 0")
     parts = [b"*%d\r\n" % (head_count + len(values)), head]
